@@ -1,0 +1,61 @@
+# The two commands of the README: `make dev` and `make test`.
+# Everything they need is installed here: a virtualenv with the project built
+# and installed from a wheel (as the Dockerfile does), and the Kubernetes
+# binaries compiled from the Go module proxy into a cache keyed by version.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WHEEL_DIR := dist
+DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: dev test venv install bins lint unit integration e2e crds check-crds down clean bench
+
+venv: $(DEPS_STAMP)
+
+$(DEPS_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR) .
+	$(BIN)/pip install --quiet "$$(ls $(WHEEL_DIR)/modelops-*.whl | tail -n1)[test]"
+	rm -f $(VENV)/.deps-* && touch $@
+
+# Reinstall the project itself from a freshly built wheel (dependencies are
+# already in place); this is what the container image does too.
+install: venv
+	rm -rf $(WHEEL_DIR)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR) .
+	$(BIN)/pip install --quiet --no-deps --force-reinstall $(WHEEL_DIR)/modelops-*.whl
+
+bins: install
+	$(BIN)/modelops cluster build
+
+lint: install
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+test: lint bins
+	$(BIN)/pytest tests
+
+dev: bins
+	$(BIN)/modelops cluster up
+	@$(BIN)/modelops cluster status
+	@echo
+	@echo "Kubeconfig: $$($(BIN)/modelops cluster kubeconfig)"
+	@KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig) $$($(BIN)/modelops cluster bin kubectl) get nodes \
+		-o custom-columns='NAME:.metadata.name,GPUS:.status.capacity.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,READY:.status.conditions[?(@.type=="Ready")].status'
+	@echo
+	@echo "Next:  export KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig)"
+	@echo "       export PATH=$$($(BIN)/modelops cluster bin):\$$PATH   # kubectl built from source"
+	@echo "       kubectl get nodes;  make down  # stops everything"
+
+down:
+	$(BIN)/modelops cluster down
+
+clean: down
+	rm -rf $(VENV) $(WHEEL_DIR) build

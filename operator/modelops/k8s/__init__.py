@@ -1,0 +1,1 @@
+"""modelops.k8s."""
