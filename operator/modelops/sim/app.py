@@ -1,0 +1,89 @@
+"""Run one simulator process: wait out the startup delay, listen, serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from modelops.sim.engine import Engine
+from modelops.sim.knobs import SimConfig
+from modelops.sim.routing import make_handler
+from modelops.sim.server import JSON, TEXT, Handler, Response, serve
+
+READY_MARKER = "modelops-sim ready"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_handler(engine: Engine) -> Handler:
+    if engine.config.engine == "vllm":
+        from modelops.sim.vllm_api import vllm_routes
+
+        return make_handler(
+            vllm_routes(engine),
+            Response(404, b'{"detail":"Not Found"}', JSON),
+            Response(405, b'{"detail":"Method Not Allowed"}', JSON),
+        )
+    from modelops.sim.ollama_api import ollama_routes
+
+    return make_handler(
+        ollama_routes(engine),
+        Response(404, b"404 page not found", TEXT),
+        Response(405, b"405 method not allowed", TEXT),
+    )
+
+
+async def serve_until_stopped(config: SimConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if config.startup_delay_seconds > 0:
+        # A real runtime does not listen while it loads the model: connection refused.
+        try:
+            await asyncio.wait_for(stop.wait(), config.startup_delay_seconds)
+            return 0
+        except TimeoutError:
+            pass
+    engine = Engine(config)
+    try:
+        server = await serve(build_handler(engine), config.host, config.port)
+    except OSError as error:
+        address = f"{config.host}:{config.port}"
+        print(f"modelops sim: cannot listen on {address}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{READY_MARKER} engine={config.engine} address={config.host}:{config.port} "
+        f"models={','.join(config.models)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    async with server:
+        await stop.wait()
+    return 0
+
+
+def run(config: SimConfig) -> int:
+    if not is_loopback(config.host):
+        print(
+            f"modelops sim: refusing to bind {config.host}: the simulator only serves on "
+            "loopback addresses (127.0.0.0/8, ::1)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        import uvloop
+
+        return uvloop.run(serve_until_stopped(config))
+    except ImportError:
+        return asyncio.run(serve_until_stopped(config))
