@@ -17,7 +17,9 @@ def load_config(kubeconfig: Path | str | None = None) -> KubeConfig:
     return KubeConfig.from_env()
 
 
-def async_client(kubeconfig: Path | str | None = None, *, namespace: str | None = None) -> AsyncClient:
+def async_client(
+    kubeconfig: Path | str | None = None, *, namespace: str | None = None
+) -> AsyncClient:
     return AsyncClient(
         load_config(kubeconfig), namespace=namespace, field_manager=FIELD_MANAGER, trust_env=False
     )

@@ -77,7 +77,8 @@ def pod_info(pod: Pod) -> PodInfo:
     meta = pod.metadata
     status = pod.status
     spec = pod.spec
-    assert meta is not None and spec is not None
+    assert meta is not None
+    assert spec is not None
     conditions = (status.conditions if status else None) or []
     ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
     return PodInfo(

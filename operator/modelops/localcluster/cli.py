@@ -1,0 +1,128 @@
+"""`modelops cluster build|up|down|status|kubeconfig|bin|add-nodes`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "cluster", help="the local Kubernetes control plane with simulated GPU nodes"
+    )
+    commands = parser.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
+
+    def add(name: str, handler: Any, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help)
+        sub.set_defaults(handler=handler)
+        if name not in ("build", "bin"):
+            sub.add_argument("--name", default="dev", help="cluster name (several can run at once)")
+        return sub
+
+    add("build", _build, "compile the Kubernetes, etcd and KWOK binaries (cached by version)")
+    up = add("up", _up, "start the cluster (a no-op when it runs)")
+    up.add_argument(
+        "--nodes", type=Path, help="YAML file of node shapes (see docs/local-cluster.md)"
+    )
+    add("down", _down, "stop every process of the cluster and remove its state")
+    add("status", _status, "what runs (JSON)")
+    add("kubeconfig", _kubeconfig, "print the kubeconfig path")
+    binary = add("bin", _bin, "print the folder holding a built binary (default kubectl)")
+    binary.add_argument("binary", nargs="?", default="kubectl")
+    nodes = add("add-nodes", _add_nodes, "add simulated nodes to a running cluster")
+    nodes.add_argument("--nodes", type=Path, required=True, help="YAML file of node shapes")
+
+
+def _fail(message: str) -> int:
+    print(f"modelops cluster: {message}", file=sys.stderr)
+    return 1
+
+
+def _build(args: argparse.Namespace) -> int:
+    from modelops.localcluster import toolchain
+
+    try:
+        built = toolchain.build()
+    except toolchain.BuildError as error:
+        return _fail(str(error))
+    for component in toolchain.available_components():
+        state = "built" if component in built else "cached"
+        print(
+            f"{component.name} {component.version}: {state} in {toolchain.component_dir(component)}"
+        )
+    return 0
+
+
+def _shapes(path: Path | None) -> Any:
+    from modelops.localcluster import nodes
+
+    if path is None:
+        return nodes.DEFAULT_SHAPES
+    return nodes.parse_shapes(path.read_text())
+
+
+def _up(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster, nodes, toolchain
+
+    try:
+        toolchain.build()
+        target = cluster.Cluster(args.name)
+        started = cluster.up(target, _shapes(args.nodes))
+    except (toolchain.BuildError, cluster.ClusterError, nodes.ShapeError, OSError) as error:
+        return _fail(str(error))
+    print(
+        f"cluster {args.name!r} {'started' if started else 'already running'}; "
+        f"kubeconfig: {target.kubeconfig}"
+    )
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster
+
+    stopped = cluster.down(cluster.Cluster(args.name))
+    print(f"cluster {args.name!r} down; stopped: {', '.join(stopped) or 'nothing'}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster
+
+    report = cluster.status(cluster.Cluster(args.name))
+    print(json.dumps(report, indent=2))
+    return 0 if report["state"] != "degraded" else 1
+
+
+def _kubeconfig(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster
+
+    target = cluster.Cluster(args.name)
+    if not target.kubeconfig.exists():
+        return _fail(f"cluster {args.name!r} is not running (modelops cluster up)")
+    print(target.kubeconfig)
+    return 0
+
+
+def _bin(args: argparse.Namespace) -> int:
+    from modelops.localcluster import toolchain
+
+    try:
+        path = toolchain.binary_path(args.binary)
+    except toolchain.BuildError as error:
+        return _fail(str(error))
+    print(path.parent)
+    return 0
+
+
+def _add_nodes(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster, nodes
+
+    try:
+        names = cluster.add_nodes(cluster.Cluster(args.name), _shapes(args.nodes))
+    except (nodes.ShapeError, OSError) as error:
+        return _fail(str(error))
+    print("added: " + ", ".join(names))
+    return 0

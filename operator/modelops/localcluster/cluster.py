@@ -1,0 +1,349 @@
+"""The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+KWOK and the simulator launcher, all on 127.0.0.1 with free ports, under one state dir."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.localcluster import nodes as node_shapes
+from modelops.localcluster.pki import Pki, write_pki
+from modelops.localcluster.processes import ProcessRecord, is_running, log_tail, spawn, stop
+from modelops.localcluster.toolchain import binary_path, cache_root
+
+STAGES_FILE = Path(__file__).parent / "kwok-stages.yaml"
+SERVICE_CIDR = "10.0.0.0/24"
+# Endpoints and EndpointSlices reject loopback addresses, and every simulated pod IP is one,
+# so these controllers would only loop on validation errors. The router watches Pods instead.
+DISABLED_CONTROLLERS = (
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+)
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A named local cluster and the files under its state dir."""
+
+    name: str = "dev"
+
+    @property
+    def root(self) -> Path:
+        return cache_root() / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def records(self) -> list[ProcessRecord]:
+        if not self.state_file.exists():
+            return []
+        state = json.loads(self.state_file.read_text())
+        return [ProcessRecord.from_json(p) for p in state.get("processes", [])]
+
+    def _save(self, records: Sequence[ProcessRecord], ports: dict[str, int]) -> None:
+        state = {"processes": [r.to_json() for r in records], "ports": ports}
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary_path("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_kubeconfig(path: Path, pki: Pki, server: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "modelops-local",
+                "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": "modelops-admin",
+                "user": {
+                    "client-certificate": str(pki.admin_cert),
+                    "client-key": str(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "modelops-local",
+                "context": {"cluster": "modelops-local", "user": "modelops-admin"},
+            }
+        ],
+        "current-context": "modelops-local",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _wait_http(
+    url: str, *, context: ssl.SSLContext | None, record: ProcessRecord, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            raise ClusterError(f"{record.name} exited during start-up:\n{log_tail(record)}")
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as error:
+            last_error = str(error)
+        time.sleep(0.2)
+    raise ClusterError(
+        f"{record.name} not ready at {url} after {timeout:.0f}s ({last_error}):\n{log_tail(record)}"
+    )
+
+
+def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, list[str]]:
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    kubeconfig = str(cluster.kubeconfig)
+    return {
+        "etcd": [
+            str(binary_path("etcd")),
+            "--name=modelops",
+            f"--data-dir={cluster.root / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-cluster=modelops=http://127.0.0.1:{ports['etcd-peer']}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+            "--quota-backend-bytes=4294967296",
+        ],
+        "kube-apiserver": [
+            str(binary_path("kube-apiserver")),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={pki.apiserver_cert}",
+            f"--tls-private-key-file={pki.apiserver_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            "--v=0",
+        ],
+        "kube-controller-manager": [
+            str(binary_path("kube-controller-manager")),
+            f"--kubeconfig={kubeconfig}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki.service_account_key}",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--controllers=" + ",".join(["*", *(f"-{c}" for c in DISABLED_CONTROLLERS)]),
+            "--profiling=false",
+        ],
+        "kube-scheduler": [
+            str(binary_path("kube-scheduler")),
+            f"--kubeconfig={kubeconfig}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            "--profiling=false",
+        ],
+        "kwok": [
+            str(binary_path("kwok")),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={STAGES_FILE}",
+            f"--manage-nodes-with-label-selector={node_shapes.SIMULATED_LABEL}=true",
+            "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ],
+    }
+
+
+def _launcher_command(cluster: Cluster) -> list[str] | None:
+    if importlib.util.find_spec("modelops.sim.launcher") is None:
+        return None
+    return [
+        sys.executable,
+        "-m",
+        "modelops",
+        "sim",
+        "launcher",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+    ]
+
+
+def crashed(cluster: Cluster) -> list[ProcessRecord]:
+    return [r for r in cluster.records() if not is_running(r)]
+
+
+def is_up(cluster: Cluster) -> bool:
+    records = cluster.records()
+    return bool(records) and not crashed(cluster)
+
+
+def up(
+    cluster: Cluster,
+    shapes: Sequence[node_shapes.NodeShape] = node_shapes.DEFAULT_SHAPES,
+    *,
+    timeout: float = 120.0,
+) -> bool:
+    """Start everything; return False when it was already running (a no-op)."""
+    if cluster.records():
+        dead = crashed(cluster)
+        if not dead:
+            return False
+        names = ", ".join(r.name for r in dead)
+        raise ClusterError(
+            f"cluster {cluster.name!r} has crashed components ({names}); "
+            f"see {cluster.logs} and run `modelops cluster down` first"
+        )
+    if cluster.root.exists():
+        shutil.rmtree(cluster.root)
+    cluster.root.mkdir(parents=True)
+    pki = write_pki(cluster.root / "pki")
+    ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
+    _write_kubeconfig(cluster.kubeconfig, pki, f"https://127.0.0.1:{ports['apiserver']}")
+    commands = _commands(cluster, pki, ports)
+    launcher = _launcher_command(cluster)
+    if launcher:
+        commands["sim-launcher"] = launcher
+    records: list[ProcessRecord] = []
+    try:
+        for name, command in commands.items():
+            record = spawn(name, command, cluster.logs / f"{name}.log")
+            records.append(record)
+            cluster._save(records, ports)
+            if name == "etcd":
+                _wait_http(
+                    f"http://127.0.0.1:{ports['etcd']}/health",
+                    context=None,
+                    record=record,
+                    timeout=timeout,
+                )
+            elif name == "kube-apiserver":
+                context = ssl.create_default_context(cafile=str(pki.ca_cert))
+                context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+                _wait_http(
+                    f"https://127.0.0.1:{ports['apiserver']}/readyz",
+                    context=context,
+                    record=record,
+                    timeout=timeout,
+                )
+        add_nodes(cluster, shapes)
+        _wait_nodes_ready(cluster, records, timeout)
+    except BaseException:
+        for record in reversed(records):
+            stop(record)
+        raise
+    return True
+
+
+def add_nodes(cluster: Cluster, shapes: Sequence[node_shapes.NodeShape]) -> list[str]:
+    """Create simulated nodes of the given shapes; each gets an unused pod CIDR."""
+    existing = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    used = {n["spec"].get("podCIDR", "") for n in existing}
+    first = 0
+    while f"{node_shapes.POD_CIDR_PREFIX}.{first}.0/24" in used:
+        first += 1
+    manifests = node_shapes.node_manifests(shapes, first_cidr_index=first)
+    # Pod CIDRs must stay unique even when earlier nodes left gaps.
+    taken = set(used)
+    index = first
+    for manifest in manifests:
+        while f"{node_shapes.POD_CIDR_PREFIX}.{index}.0/24" in taken:
+            index += 1
+        cidr = f"{node_shapes.POD_CIDR_PREFIX}.{index}.0/24"
+        manifest["spec"]["podCIDR"], manifest["spec"]["podCIDRs"] = cidr, [cidr]
+        taken.add(cidr)
+    document = {"apiVersion": "v1", "kind": "List", "items": manifests}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(document))
+    return [m["metadata"]["name"] for m in manifests]
+
+
+def _wait_nodes_ready(cluster: Cluster, records: list[ProcessRecord], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in records:
+            if not is_running(record):
+                raise ClusterError(f"{record.name} exited during start-up:\n{log_tail(record)}")
+        result = cluster.kubectl(
+            "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=5s", check=False
+        )
+        if result.returncode == 0:
+            return
+    raise ClusterError(f"nodes not Ready after {timeout:.0f}s; see {cluster.logs}/kwok.log")
+
+
+def down(cluster: Cluster) -> list[str]:
+    """Stop every process of the cluster and remove its state; return what was stopped."""
+    stopped = []
+    for record in reversed(cluster.records()):
+        if is_running(record):
+            stopped.append(record.name)
+        stop(record)
+    if cluster.root.exists():
+        shutil.rmtree(cluster.root)
+    return stopped
+
+
+def status(cluster: Cluster) -> dict[str, Any]:
+    """What runs: each component's pid and state, and where the kubeconfig is."""
+    records = cluster.records()
+    return {
+        "cluster": cluster.name,
+        "state": "absent" if not records else ("running" if not crashed(cluster) else "degraded"),
+        "kubeconfig": str(cluster.kubeconfig) if records else None,
+        "components": [
+            {"name": r.name, "pid": r.pid, "running": is_running(r), "log": r.log} for r in records
+        ],
+    }

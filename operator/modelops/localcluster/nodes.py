@@ -1,0 +1,166 @@
+"""Simulated nodes: shapes (what a node advertises) and their Node manifests.
+
+A shape is a small, user-editable description (`--nodes FILE`, YAML):
+
+    nodes:
+      - name: rtx4090        # prefix; nodes are named <name>-<index>
+        count: 4
+        gpus: 1
+        gpuProduct: NVIDIA-GeForce-RTX-4090
+        gpuMemoryMiB: 24564
+      - name: a100-80gb
+        count: 2
+        gpus: 8
+        gpuProduct: NVIDIA-A100-SXM4-80GB
+        gpuMemoryMiB: 81920
+
+GPU nodes carry the labels NVIDIA's GPU feature discovery sets and the taint the GPU
+operator recommends, so workloads need the usual toleration, exactly as on a real cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+SIMULATED_LABEL = "modelops.io/simulated"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
+POD_CIDR_PREFIX = "127.10"  # node i gets 127.10.<i>.0/24; all of 127/8 is loopback on Linux
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    name: str
+    count: int = 1
+    gpus: int = 0
+    gpu_product: str | None = None
+    gpu_memory_mib: int | None = None
+    cpu: str = "32"
+    memory: str = "256Gi"
+    pods: int = 110
+
+
+DEFAULT_SHAPES = (
+    NodeShape(
+        "gpu-a100-40gb",
+        gpus=8,
+        gpu_product="NVIDIA-A100-SXM4-40GB",
+        gpu_memory_mib=40960,
+        cpu="96",
+        memory="1Ti",
+    ),
+    NodeShape(
+        "gpu-a100-80gb",
+        gpus=8,
+        gpu_product="NVIDIA-A100-SXM4-80GB",
+        gpu_memory_mib=81920,
+        cpu="96",
+        memory="1Ti",
+    ),
+    NodeShape("cpu", cpu="32", memory="128Gi"),
+)
+
+
+class ShapeError(ValueError):
+    pass
+
+
+_SHAPE_KEYS = {
+    "name": "name",
+    "count": "count",
+    "gpus": "gpus",
+    "gpuProduct": "gpu_product",
+    "gpuMemoryMiB": "gpu_memory_mib",
+    "cpu": "cpu",
+    "memory": "memory",
+    "pods": "pods",
+}
+
+
+def parse_shapes(text: str) -> tuple[NodeShape, ...]:
+    """Read the `nodes:` YAML; raise ShapeError with a readable message on bad input."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ShapeError(f"node shapes are not valid YAML: {error}") from error
+    entries = document.get("nodes") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ShapeError("node shapes need a non-empty list under 'nodes:'")
+    shapes = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ShapeError(f"nodes[{index}] needs at least a 'name'")
+        unknown = set(entry) - set(_SHAPE_KEYS)
+        if unknown:
+            raise ShapeError(f"nodes[{index}] has unknown keys: {', '.join(sorted(unknown))}")
+        fields = {_SHAPE_KEYS[k]: v for k, v in entry.items()}
+        for key in ("count", "gpus", "pods", "gpu_memory_mib"):
+            if key in fields and (not isinstance(fields[key], int) or fields[key] < 0):
+                raise ShapeError(f"nodes[{index}].{key} must be a non-negative integer")
+        fields["name"] = str(fields["name"])
+        for key in ("cpu", "memory"):
+            if key in fields:
+                fields[key] = str(fields[key])
+        shapes.append(NodeShape(**fields))
+    return tuple(shapes)
+
+
+def node_manifest(shape: NodeShape, node_name: str, cidr_index: int) -> dict[str, Any]:
+    """The Node object for one simulated node (status included: KWOK keeps it)."""
+    labels = {
+        "kubernetes.io/hostname": node_name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
+        SIMULATED_LABEL: "true",
+    }
+    capacity: dict[str, str] = {
+        "cpu": shape.cpu,
+        "memory": shape.memory,
+        "pods": str(shape.pods),
+        "ephemeral-storage": "1Ti",
+    }
+    taints: list[Mapping[str, str]] = []
+    if shape.gpus:
+        labels.update(
+            {
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.count": str(shape.gpus),
+                "nvidia.com/gpu.product": shape.gpu_product or "NVIDIA-GPU",
+            }
+        )
+        if shape.gpu_memory_mib:
+            labels["nvidia.com/gpu.memory"] = str(shape.gpu_memory_mib)
+        capacity[GPU_RESOURCE] = str(shape.gpus)
+        taints.append(GPU_TAINT)
+    pod_cidr = f"{POD_CIDR_PREFIX}.{cidr_index}.0/24"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node_name,
+            "labels": labels,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "taints": taints},
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+
+
+def node_manifests(
+    shapes: Iterable[NodeShape], *, first_cidr_index: int = 0
+) -> list[dict[str, Any]]:
+    """Manifests for every node of every shape, each with its own pod CIDR."""
+    manifests = []
+    index = first_cidr_index
+    for shape in shapes:
+        for ordinal in range(shape.count):
+            manifests.append(node_manifest(shape, f"{shape.name}-{ordinal}", index))
+            index += 1
+    if index > 256:
+        raise ShapeError("at most 256 simulated nodes (one /24 of 127.10/16 each)")
+    return manifests

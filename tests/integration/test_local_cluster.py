@@ -1,0 +1,266 @@
+"""The local control plane behaves like a real cluster with GPU nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops.localcluster import cluster as localcluster
+from modelops.localcluster import nodes, processes
+from tests.conftest import ClusterHandle
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get_json(cluster: ClusterHandle, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def gpu_pod(name: str, gpus: int, node_selector: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "gpu-test"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+                }
+            ],
+            "tolerations": [GPU_TOLERATION],
+            "nodeSelector": node_selector or {},
+        },
+    }
+
+
+def apply(cluster: ClusterHandle, namespace: str, *manifests: dict[str, Any]) -> None:
+    document = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
+
+
+def test_default_nodes_are_ready_with_gpu_capacity_and_labels(cluster: ClusterHandle) -> None:
+    items = get_json(cluster, "nodes", "-l", f"{nodes.SIMULATED_LABEL}=true")["items"]
+    by_name = {n["metadata"]["name"]: n for n in items}
+    for shape in nodes.DEFAULT_SHAPES:
+        node = by_name[f"{shape.name}-0"]
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True"
+        assert node["spec"]["podCIDR"].startswith("127.")
+        if shape.gpus:
+            assert node["status"]["capacity"]["nvidia.com/gpu"] == "8"
+            assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+            labels = node["metadata"]["labels"]
+            assert labels["nvidia.com/gpu.product"] == shape.gpu_product
+            assert labels["nvidia.com/gpu.count"] == "8"
+            assert labels["nvidia.com/gpu.memory"] == str(shape.gpu_memory_mib)
+            assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in [
+                {k: t.get(k) for k in ("key", "value", "effect")} for t in node["spec"]["taints"]
+            ]
+        else:
+            assert "nvidia.com/gpu" not in node["status"]["capacity"]
+
+
+def test_gpu_deployment_is_scheduled_on_a_gpu_node_and_becomes_available(
+    cluster: ClusterHandle, namespace: str
+) -> None:
+    template = gpu_pod("unused", 2)
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "two-gpus"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "gpu-test"}},
+            "template": {"metadata": {"labels": {"app": "gpu-test"}}, "spec": template["spec"]},
+        },
+    }
+    apply(cluster, namespace, deployment)
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Available", "deployment/two-gpus", "--timeout=60s"
+    )
+    pod = get_json(cluster, "pods", "-n", namespace, "-l", "app=gpu-test")["items"][0]
+    node = get_json(cluster, "node", pod["spec"]["nodeName"])
+    assert node["status"]["capacity"]["nvidia.com/gpu"] == "8"
+    assert pod["status"]["podIP"].startswith("127.")
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+
+
+def pod_scheduled_condition(
+    cluster: ClusterHandle, namespace: str, name: str
+) -> dict[str, Any] | None:
+    pod = get_json(cluster, "pod", "-n", namespace, name)
+    for condition in pod["status"].get("conditions", []):
+        if condition["type"] == "PodScheduled":
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def test_pod_asking_more_gpus_than_any_node_stays_pending(
+    cluster: ClusterHandle, namespace: str
+) -> None:
+    apply(cluster, namespace, gpu_pod("too-big", 16))
+    condition = wait_for(
+        lambda: (
+            (c := pod_scheduled_condition(cluster, namespace, "too-big"))
+            and c["status"] == "False"
+            and c
+        ),
+        what="PodScheduled=False",
+    )
+    assert condition["reason"] == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in condition["message"]
+    assert get_json(cluster, "pod", "-n", namespace, "too-big")["status"]["phase"] == "Pending"
+
+
+def test_sixteen_single_gpu_pods_fill_two_nodes_and_the_seventeenth_waits(
+    cluster: ClusterHandle, local_cluster: localcluster.Cluster, namespace: str
+) -> None:
+    # Two fresh 8-GPU nodes of a product nothing else asks for, so other tests' pods
+    # cannot take their GPUs.
+    product = f"TEST-{namespace}"
+    shape = nodes.NodeShape(f"bp-{namespace[-5:]}", count=2, gpus=8, gpu_product=product)
+    added = localcluster.add_nodes(local_cluster, [shape])
+    try:
+        for name in added:
+            cluster.kubectl("wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
+        selector = {"nvidia.com/gpu.product": product}
+        apply(cluster, namespace, *(gpu_pod(f"one-gpu-{i}", 1, selector) for i in range(16)))
+        wait_for(
+            lambda: (
+                sum(
+                    p["status"].get("phase") == "Running"
+                    for p in get_json(cluster, "pods", "-n", namespace)["items"]
+                )
+                == 16
+            ),
+            what="16 running pods",
+        )
+        apply(cluster, namespace, gpu_pod("one-gpu-16", 1, selector))
+        condition = wait_for(
+            lambda: (
+                (c := pod_scheduled_condition(cluster, namespace, "one-gpu-16"))
+                and c["status"] == "False"
+                and c
+            ),
+            what="17th pod unschedulable",
+        )
+        assert "Insufficient nvidia.com/gpu" in condition["message"]
+        placed = [
+            p["spec"]["nodeName"]
+            for p in get_json(cluster, "pods", "-n", namespace)["items"]
+            if p["metadata"]["name"] != "one-gpu-16"
+        ]
+        assert sorted(placed) == sorted(added * 8)
+    finally:
+        cluster.kubectl("delete", "pods", "--all", "-n", namespace, "--wait=false")
+        cluster.kubectl("delete", "nodes", *added, "--wait=false")
+
+
+def test_built_kubectl_works_with_the_written_kubeconfig(
+    cluster: ClusterHandle, local_cluster: localcluster.Cluster
+) -> None:
+    version = json.loads(cluster.kubectl("version", "-o", "json").stdout)
+    assert version["clientVersion"]["gitVersion"].startswith("v1.34.")
+    assert version["serverVersion"]["gitVersion"] == version["clientVersion"]["gitVersion"]
+    config = yaml.safe_load(local_cluster.kubeconfig.read_text())
+    assert config["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
+    assert cluster.kubectl("auth", "can-i", "create", "deployments").stdout.strip() == "yes"
+
+
+def our_processes(marker: str) -> list[int]:
+    """Pids whose command line mentions `marker` (a cluster's state dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_cluster_up_is_idempotent_and_down_leaves_no_process(cluster: ClusterHandle) -> None:
+    extra = localcluster.Cluster(f"pytest-down-{uuid.uuid4().hex[:6]}")
+    modelops = [sys.executable, "-m", "modelops", "cluster"]
+    try:
+        localcluster.up(extra, [nodes.NodeShape("solo", gpus=1, gpu_product="TEST")])
+        records = extra.records()
+        assert {r.name for r in records} >= {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+        }
+        assert all(processes.is_running(r) for r in records)
+        again = subprocess.run(
+            [*modelops, "up", "--name", extra.name], capture_output=True, text=True, check=True
+        )
+        assert "already running" in again.stdout
+        assert [r.pid for r in extra.records()] == [r.pid for r in records]
+        status = json.loads(
+            subprocess.run(
+                [*modelops, "status", "--name", extra.name],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert status["state"] == "running"
+    finally:
+        result = subprocess.run(
+            [*modelops, "down", "--name", extra.name], capture_output=True, text=True
+        )
+    assert result.returncode == 0, result.stderr
+    assert not any(processes.is_running(r) for r in records)
+    assert our_processes(str(extra.root)) == []
+    assert not extra.root.exists()
+
+
+def test_a_crashed_component_is_reported(cluster: ClusterHandle) -> None:
+    extra = localcluster.Cluster(f"pytest-crash-{uuid.uuid4().hex[:6]}")
+    modelops = [sys.executable, "-m", "modelops", "cluster"]
+    try:
+        localcluster.up(extra, [nodes.NodeShape("solo")])
+        scheduler = next(r for r in extra.records() if r.name == "kube-scheduler")
+        os.kill(scheduler.pid, signal.SIGKILL)
+        wait_for(lambda: not processes.is_running(scheduler), what="scheduler gone")
+        status = subprocess.run(
+            [*modelops, "status", "--name", extra.name], capture_output=True, text=True
+        )
+        assert status.returncode == 1
+        report = json.loads(status.stdout)
+        assert report["state"] == "degraded"
+        assert {c["name"]: c["running"] for c in report["components"]}["kube-scheduler"] is False
+        again = subprocess.run(
+            [*modelops, "up", "--name", extra.name], capture_output=True, text=True
+        )
+        assert again.returncode == 1
+        assert "crashed components (kube-scheduler)" in again.stderr
+    finally:
+        localcluster.down(extra)
+    assert our_processes(str(extra.root)) == []
