@@ -1,0 +1,510 @@
+"""`ModelDeployment.spec`: the desired state a user writes.
+
+Cross-field rules are written twice on purpose: as CEL (`x-kubernetes-validations`, attached to
+the JSON schema through `json_schema_extra`) so the API server rejects bad specs before the
+operator sees them, and as pydantic validators so Python callers (tests, standalone tools) get
+the same answer. `tests/unit/api/test_spec_rules.py` keeps the two lists in step.
+
+Defaults that depend on other fields (the image per engine, `servedModelName` = metadata.name,
+`vllm.tensorParallelSize` = gpus) cannot be expressed in a CRD; they are resolved by the
+operator (`effective_*` helpers below) and documented in the schema descriptions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from modelops.api.wire import (
+    DNS_SUBDOMAIN_PATTERN,
+    LABEL_VALUE_PATTERN,
+    MODEL_MAX,
+    MODEL_PATTERN,
+    PAUSE_PATTERN,
+    SERVED_NAME_MAX,
+    SERVED_NAME_PATTERN,
+    TASK_PATTERN,
+    Duration,
+    Quantity,
+    WireModel,
+)
+
+Engine = Literal["vllm", "ollama"]
+ENGINES: tuple[Engine, ...] = ("vllm", "ollama")
+
+# Pinned, real upstream tags. Bumping one changes the revision of every ModelDeployment that
+# relies on the default, i.e. it triggers a rollout: that is intended.
+DEFAULT_IMAGES: dict[str, str] = {
+    "vllm": "vllm/vllm-openai:v0.10.1",
+    "ollama": "ollama/ollama:0.6.8",
+}
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+TASK_PREFIX = "task:"
+# Flags the operator sets from spec fields; extraArgs may not repeat them.
+VLLM_RESERVED_FLAGS = (
+    "--model",
+    "--served-model-name",
+    "--port",
+    "--host",
+    "--tensor-parallel-size",
+)
+
+
+def _config(rules: list[dict[str, str]]) -> ConfigDict:
+    """The WireModel config plus CEL rules for this object's schema."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"x-kubernetes-validations": rules},  # type: ignore[dict-item]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources and placement
+
+
+class Resources(WireModel):
+    model_config = _config(
+        [
+            {
+                "rule": "!has(self.gpuProduct) || self.gpus > 0",
+                "message": "resources.gpuProduct needs resources.gpus > 0",
+            }
+        ]
+    )
+
+    gpus: int = Field(
+        default=0, ge=0, le=16, description="nvidia.com/gpu per replica (limit and request)."
+    )
+    gpu_product: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=LABEL_VALUE_PATTERN,
+        description="Schedules on nodes labelled nvidia.com/gpu.product=<value>, "
+        "e.g. NVIDIA-A100-SXM4-80GB.",
+    )
+    cpu: Quantity | None = Field(default=None, description="CPU request per replica.")
+    memory: Quantity | None = Field(
+        default=None, description="Memory request and limit per replica."
+    )
+
+    @model_validator(mode="after")
+    def _gpu_product_needs_gpus(self) -> Self:
+        if self.gpu_product is not None and self.gpus <= 0:
+            raise ValueError("resources.gpuProduct needs resources.gpus > 0")
+        return self
+
+
+class Toleration(WireModel):
+    model_config = _config(
+        [
+            {
+                "rule": "self.operator != 'Exists' || !has(self.value)",
+                "message": "a toleration with operator Exists must not have a value",
+            },
+            {
+                "rule": "has(self.key) || self.operator == 'Exists'",
+                "message": "a toleration without a key must use operator Exists",
+            },
+        ]
+    )
+
+    key: str | None = Field(default=None, max_length=316)
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = Field(default=None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError("a toleration with operator Exists must not have a value")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists")
+        return self
+
+
+class EnvVar(WireModel):
+    model_config = _config(
+        [
+            {
+                "rule": "!(has(self.value) && has(self.valueFrom))",
+                "message": "env: set value or valueFrom, not both",
+            }
+        ]
+    )
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+    value: str | None = None
+    value_from: dict[str, Any] | None = Field(
+        default=None,
+        description="As in a container's env[].valueFrom (secretKeyRef, configMapKeyRef, ...).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("env: set value or valueFrom, not both")
+        return self
+
+
+class Cache(WireModel):
+    """A volume for model weights: a PVC the operator creates (`size`) or an existing claim."""
+
+    model_config = _config(
+        [
+            {
+                "rule": "has(self.size) != has(self.existingClaim)",
+                "message": "cache needs exactly one of size (a new PVC) or existingClaim",
+            },
+            {
+                "rule": "!has(self.storageClassName) || has(self.size)",
+                "message": "cache.storageClassName only applies with cache.size",
+            },
+        ]
+    )
+
+    size: Quantity | None = Field(default=None, description="Size of the PVC <name>-cache.")
+    storage_class_name: str | None = Field(default=None, max_length=253)
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = (
+        Field(
+            default="ReadWriteOnce",
+            description="Access mode of the created PVC. With ReadWriteOnce every replica (and "
+            "both slots during a rollout) must run on one node; use ReadWriteMany for more.",
+        )
+    )
+    existing_claim: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.size is None) == (self.existing_claim is None):
+            raise ValueError("cache needs exactly one of size (a new PVC) or existingClaim")
+        if self.storage_class_name is not None and self.size is None:
+            raise ValueError("cache.storageClassName only applies with cache.size")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines
+
+
+class VllmSettings(WireModel):
+    model_config = _config(
+        [
+            {
+                "rule": "!has(self.extraArgs) || self.extraArgs.all(a, "
+                + " && ".join(f"a != '{f}' && !a.startsWith('{f}=')" for f in VLLM_RESERVED_FLAGS)
+                + ")",
+                "message": "vllm.extraArgs may not set "
+                + ", ".join(VLLM_RESERVED_FLAGS)
+                + "; use model, servedModelName and vllm.tensorParallelSize",
+            }
+        ]
+    )
+
+    tensor_parallel_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Defaults to resources.gpus (1 without GPUs). Must divide resources.gpus; "
+        "the remaining factor becomes --pipeline-parallel-size.",
+    )
+    max_model_len: int | None = Field(default=None, ge=16, le=10_485_760)
+    quantization: (
+        Literal[
+            "awq",
+            "awq_marlin",
+            "gptq",
+            "gptq_marlin",
+            "marlin",
+            "fp8",
+            "bitsandbytes",
+            "gguf",
+            "compressed-tensors",
+            "experts_int8",
+        ]
+        | None
+    ) = None
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    enable_prefix_caching: bool | None = None
+    max_num_seqs: int | None = Field(default=None, ge=1, le=65536)
+    extra_args: list[Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Appended verbatim to the vLLM command line (no shell involved).",
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_reserved_flags(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if any(arg == flag or arg.startswith(flag + "=") for flag in VLLM_RESERVED_FLAGS):
+                raise ValueError(
+                    "vllm.extraArgs may not set "
+                    + ", ".join(VLLM_RESERVED_FLAGS)
+                    + "; use model, servedModelName and vllm.tensorParallelSize"
+                )
+        return value
+
+
+class OllamaSettings(WireModel):
+    keep_alive: Duration | None = Field(
+        default=None, description="OLLAMA_KEEP_ALIVE: how long a model stays loaded (-1: forever)."
+    )
+    num_parallel: int | None = Field(default=None, ge=1, le=256)
+    max_loaded_models: int | None = Field(default=None, ge=1, le=64)
+    context_length: int | None = Field(default=None, ge=256, le=1_048_576)
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing, rollout, autoscaling
+
+
+ServedName = Annotated[str, Field(max_length=SERVED_NAME_MAX, pattern=SERVED_NAME_PATTERN)]
+TaskName = Annotated[str, Field(max_length=63, pattern=TASK_PATTERN)]
+
+
+class Routing(WireModel):
+    """How the router exposes this model (issue 5)."""
+
+    tasks: list[TaskName] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Tasks this model serves, in the router's task table (task:<name>).",
+    )
+    fallback: list[ServedName] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Served names to try, in order, when this model is unhealthy or demoted.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="Per-request timeout override in the router."
+    )
+
+    @field_validator("tasks", "fallback")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({v for v in value if value.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"repeated entries: {', '.join(duplicates)}")
+        return value
+
+
+class RolloutStep(WireModel):
+    weight: int = Field(ge=1, le=100, description="Percent of traffic sent to the new revision.")
+    pause: str = Field(
+        default="0s",
+        pattern=PAUSE_PATTERN,
+        max_length=16,
+        description="How long to hold this step before the next, e.g. 60s or 2m.",
+    )
+
+
+class RolloutAnalysis(WireModel):
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    max_p95_seconds: float = Field(default=10.0, gt=0)
+    min_requests: int = Field(default=20, ge=0)
+
+
+class Rollout(WireModel):
+    """Blue/green canary steps. Accepted and validated today; not acted on yet."""
+
+    model_config = _config(
+        [
+            {
+                "rule": "!has(self.steps) || (self.steps.map(s, s.weight).isSorted() && "
+                "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight)))",
+                "message": "rollout.steps weights must be strictly increasing",
+            }
+        ]
+    )
+
+    steps: list[RolloutStep] = Field(default_factory=list, max_length=10)
+    analysis: RolloutAnalysis | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, value: list[RolloutStep]) -> list[RolloutStep]:
+        weights = [step.weight for step in value]
+        if any(b <= a for a, b in itertools.pairwise(weights)):
+            raise ValueError("rollout.steps weights must be strictly increasing")
+        return value
+
+
+class Autoscaling(WireModel):
+    """Replica autoscaling on in-flight requests. Accepted and validated today; not acted on yet."""
+
+    model_config = _config(
+        [
+            {
+                "rule": "self.minReplicas <= self.maxReplicas",
+                "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+            }
+        ]
+    )
+
+    enabled: bool = False
+    min_replicas: int = Field(default=1, ge=0, le=1000)
+    max_replicas: int = Field(default=4, ge=1, le=1000)
+    target_in_flight: int = Field(default=8, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.minReplicas must be <= autoscaling.maxReplicas")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+
+
+SPEC_RULES: list[dict[str, str]] = [
+    {
+        "rule": "!has(self.vllm) || self.engine == 'vllm'",
+        "message": "spec.vllm is only allowed with engine: vllm",
+    },
+    {
+        "rule": "!has(self.ollama) || self.engine == 'ollama'",
+        "message": "spec.ollama is only allowed with engine: ollama",
+    },
+    {
+        "rule": "!has(self.vllm) || !has(self.vllm.tensorParallelSize) "
+        "|| self.vllm.tensorParallelSize == 1 "
+        "|| (self.resources.gpus > 0 && self.resources.gpus % self.vllm.tensorParallelSize == 0)",
+        "message": "vllm.tensorParallelSize must divide resources.gpus (and needs GPUs when > 1)",
+    },
+    {
+        "rule": "self.engine != 'vllm' || self.resources.gpus > 0 || has(self.image)",
+        "message": "engine vllm without GPUs needs an explicit CPU image "
+        "(the default vllm/vllm-openai image is CUDA only)",
+    },
+    {
+        "rule": "!has(self.servedModelName) || !self.servedModelName.startsWith('task:')",
+        "message": "servedModelName may not start with 'task:' (reserved for task routing)",
+    },
+    {
+        "rule": "!has(self.resources.gpuProduct) || !has(self.nodeSelector) "
+        "|| !('nvidia.com/gpu.product' in self.nodeSelector) "
+        "|| self.nodeSelector['nvidia.com/gpu.product'] == self.resources.gpuProduct",
+        "message": "nodeSelector nvidia.com/gpu.product contradicts resources.gpuProduct",
+    },
+]
+
+
+class ModelDeploymentSpec(WireModel):
+    model_config = _config(SPEC_RULES)
+
+    engine: Engine = Field(description="The inference runtime: vllm or ollama.")
+    model: str = Field(
+        min_length=1,
+        max_length=MODEL_MAX,
+        pattern=MODEL_PATTERN,
+        description="Ollama tag (llama3.1:8b) or Hugging Face repo id / local path for vLLM.",
+    )
+    served_model_name: str | None = Field(
+        default=None,
+        max_length=SERVED_NAME_MAX,
+        pattern=SERVED_NAME_PATTERN,
+        description="The name clients send as `model`. Defaults to metadata.name; the operator "
+        "fills it in (a CRD default cannot refer to the object's name).",
+    )
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[^\s]+$",
+        description="Container image. Defaults to a pinned tag per engine: "
+        + ", ".join(f"{k}: {v}" for k, v in DEFAULT_IMAGES.items())
+        + " (resolved by the operator).",
+    )
+    replicas: int = Field(
+        default=1, ge=0, le=1000, description="Replicas (the scale subresource points here)."
+    )
+    resources: Resources = Field(default_factory=Resources, json_schema_extra={"default": {}})
+    node_selector: dict[str, str] = Field(default_factory=dict, max_length=64)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    affinity: dict[str, Any] | None = Field(
+        default=None, description="A pod affinity object, passed through unchanged."
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=128,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        description="Extra container env; a name the operator also sets overrides its value.",
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, max_length=64)
+    cache: Cache | None = Field(
+        default=None,
+        description="Model weights volume, mounted at the HF cache (vLLM) or models dir (Ollama).",
+    )
+    vllm: VllmSettings | None = None
+    ollama: OllamaSettings | None = None
+    routing: Routing | None = None
+    rollout: Rollout | None = Field(
+        default=None, description="Canary steps for new revisions. Validated; not acted on yet."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Load-based replica autoscaling. Validated; not acted on yet."
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names_unique(cls, value: list[EnvVar]) -> list[EnvVar]:
+        names = [item.name for item in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"env names must be unique, repeated: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Self:
+        problems = spec_rule_violations(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- defaults the CRD cannot express ------------------------------------------------------
+
+    def effective_image(self) -> str:
+        return self.image if self.image is not None else DEFAULT_IMAGES[self.engine]
+
+    def effective_served_name(self, name: str) -> str:
+        return self.served_model_name if self.served_model_name is not None else name
+
+    def effective_tensor_parallel_size(self) -> int:
+        if self.vllm is not None and self.vllm.tensor_parallel_size is not None:
+            return self.vllm.tensor_parallel_size
+        return max(1, self.resources.gpus)
+
+
+def spec_rule_violations(spec: ModelDeploymentSpec) -> list[str]:
+    """The Python twin of SPEC_RULES: one message per broken rule (same wording)."""
+    problems: list[str] = []
+    messages = [rule["message"] for rule in SPEC_RULES]
+    if spec.vllm is not None and spec.engine != "vllm":
+        problems.append(messages[0])
+    if spec.ollama is not None and spec.engine != "ollama":
+        problems.append(messages[1])
+    gpus = spec.resources.gpus
+    tp = spec.vllm.tensor_parallel_size if spec.vllm is not None else None
+    if tp is not None and tp != 1 and not (gpus > 0 and gpus % tp == 0):
+        problems.append(messages[2])
+    if spec.engine == "vllm" and gpus == 0 and spec.image is None:
+        problems.append(messages[3])
+    if spec.served_model_name is not None and spec.served_model_name.startswith(TASK_PREFIX):
+        problems.append(messages[4])
+    selected = spec.node_selector.get(GPU_PRODUCT_LABEL)
+    product = spec.resources.gpu_product
+    if product is not None and selected is not None and selected != product:
+        problems.append(messages[5])
+    return problems
