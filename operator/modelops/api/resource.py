@@ -98,7 +98,7 @@ def parse_model_deployment(body: Mapping[str, Any]) -> ModelDeployment:
     if not isinstance(body, Mapping):
         raise InvalidModelDeploymentError(f"expected a mapping, got {type(body).__name__}")
     try:
-        md = ModelDeployment.model_validate(dict(body))
+        md = ModelDeployment.model_validate(dict(body), by_alias=True, by_name=False)
     except ValidationError as error:
         raise InvalidModelDeploymentError(format_validation_error(error)) from None
     problems = root_rule_violations(md)
@@ -110,7 +110,7 @@ def parse_model_deployment(body: Mapping[str, Any]) -> ModelDeployment:
 def parse_spec(spec: Mapping[str, Any]) -> ModelDeploymentSpec:
     """Validate only a spec (e.g. kopf's `spec` kwarg)."""
     try:
-        return ModelDeploymentSpec.model_validate(dict(spec))
+        return ModelDeploymentSpec.model_validate(dict(spec), by_alias=True, by_name=False)
     except ValidationError as error:
         raise InvalidModelDeploymentError(format_validation_error(error, prefix="spec")) from None
 
