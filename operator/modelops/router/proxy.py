@@ -1,0 +1,447 @@
+"""Forwarding one inference request: candidate models, endpoint choice, retries, streaming.
+
+Retries (connect errors, 502/503/504, a backend dropping the connection) go to another
+endpoint, then to the next model of the chain, bounded by `retries.maxAttempts`, and only
+while nothing has been sent to the client. Timeouts become 504s in the client's shape; a
+limit after streaming started ends the stream with an error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import aiohttp
+
+from modelops.router.adapters import (
+    Operation,
+    StreamPlan,
+    backend_to_canonical,
+    canonical_to_backend,
+    canonical_to_client,
+    same_api,
+    upstream_error_message,
+)
+from modelops.router.errors import ClientError, error_object
+from modelops.router.metrics import RouterMetrics
+from modelops.router.routing import RequestClass, order_candidates, pick_endpoint, pick_track
+from modelops.router.state import EndpointState, ModelRuntime, Snapshot
+from modelops.router.streams import NdjsonDecoder, SseDecoder, dumps, ndjson_line, sse_event
+from modelops.router.translate_ollama import JsonDict, TranslationError, UpstreamStreamError
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+JSON_HEADERS = {"Content-Type": "application/json"}
+MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass
+class InferenceRequest:
+    op: Operation
+    canonical: JsonDict
+    raw_body: bytes
+    chain: Sequence[str]
+    request_class: RequestClass
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.canonical.get("stream"))
+
+
+class RetryableFailure(Exception):
+    """This endpoint could not answer; another may."""
+
+
+_ids = itertools.count(1)
+_id_prefix = os.urandom(4).hex()
+
+
+def next_request_id(kind: str) -> str:
+    return f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{_id_prefix}{next(_ids):x}"
+
+
+class Forwarder:
+    def __init__(self, session: aiohttp.ClientSession, metrics: RouterMetrics) -> None:
+        self.session = session
+        self.metrics = metrics
+        self._rotation = itertools.count()
+
+    async def serve(self, snapshot: Snapshot, request: InferenceRequest, send: Send) -> None:
+        now = time.monotonic()
+        candidates = order_candidates(
+            request.chain,
+            lambda name: snapshot.models[name].has_usable,
+            lambda name: snapshot.is_demoted(name, now),
+        )
+        if not candidates:
+            self.metrics.errors.labels(request.chain[0], "", "unavailable").inc()
+            raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
+        attempts_left = snapshot.config.retries.max_attempts
+        failures: list[str] = []
+        for name in candidates:
+            model = snapshot.models[name]
+            tried: list[EndpointState] = []
+            while attempts_left > 0:
+                endpoint = self._choose(model, tried)
+                if endpoint is None:
+                    break
+                tried.append(endpoint)
+                attempts_left -= 1
+                try:
+                    await self._attempt(snapshot, model, endpoint, request, send)
+                except RetryableFailure as failure:
+                    failures.append(str(failure))
+                    continue
+                if name != request.chain[0]:
+                    self.metrics.fallbacks.labels(request.chain[0], name).inc()
+                return
+        self.metrics.errors.labels(request.chain[0], "", "upstream").inc()
+        detail = "; ".join(failures[-3:]) or "no endpoint to try"
+        raise ClientError(
+            502 if failures else 503,
+            f"no backend could answer for {_describe_chain(request.chain)} ({detail})",
+        )
+
+    def _choose(self, model: ModelRuntime, tried: list[EndpointState]) -> EndpointState | None:
+        rotation = next(self._rotation)
+        if model.has_usable:
+            roll = random.random()
+            name = pick_track(
+                [
+                    (t.name, t.weight, any(e.usable and e not in tried for e in t.endpoints))
+                    for t in model.tracks
+                ],
+                roll,
+            )
+            track = model.track(name) if name else None
+            return pick_endpoint(track.endpoints, tried, rotation) if track else None
+        # Not demoted yet but nothing looks healthy: health may be stale, try the ready ones.
+        untried = [e for e in model.endpoints if e not in tried and e.ready]
+        return min(untried, key=lambda e: e.outstanding) if untried else None
+
+    async def _attempt(
+        self,
+        snapshot: Snapshot,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        request: InferenceRequest,
+        send: Send,
+    ) -> None:
+        route = model.route
+        backend_api = route.backend_api
+        op = request.op
+        split = (
+            route.reasoning
+            and op.client_api == "openai"
+            and snapshot.config.openai_reasoning == "separate"
+        )
+        limit = (
+            model.timeouts.long_seconds
+            if request.request_class == "long"
+            else model.timeouts.interactive_seconds
+        )
+        raw_ok = (
+            same_api(op, backend_api)
+            and request.canonical.get("model") == model.backend_model
+            and not split
+        )
+        if raw_ok:
+            path = _PATHS[backend_api][op.kind]
+            payload = request.raw_body
+        else:
+            try:
+                path, body = canonical_to_backend(
+                    op, request.canonical, backend_api, model.backend_model
+                )
+            except TranslationError as error:
+                raise ClientError(400, str(error)) from None
+            payload = dumps(body)
+        children = self.metrics.children(endpoint)
+        endpoint.outstanding += 1
+        endpoint.requests += 1
+        children.in_flight.inc()
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    response = await self.session.post(
+                        endpoint.base_url + path, data=payload, headers=JSON_HEADERS
+                    )
+            except TimeoutError:
+                self._timed_out(model, endpoint, limit)
+            except (aiohttp.ClientError, OSError) as error:
+                self._connect_failed(snapshot, model, endpoint, error)
+            try:
+                await self._relay(
+                    snapshot, model, endpoint, request, send, response, raw_ok, split, limit
+                )
+            finally:
+                response.close()
+        finally:
+            endpoint.outstanding -= 1
+            children.in_flight.dec()
+
+    async def _relay(
+        self,
+        snapshot: Snapshot,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        request: InferenceRequest,
+        send: Send,
+        response: aiohttp.ClientResponse,
+        raw_ok: bool,
+        split: bool,
+        limit: float,
+    ) -> None:
+        status = response.status
+        self.metrics.count_attempt(endpoint, str(status))
+        if status in RETRYABLE_STATUSES:
+            text = await _read_bounded(response, limit)
+            self._passive_failure(snapshot, model, endpoint, f"answered {status}")
+            raise RetryableFailure(
+                f"{endpoint.address} answered {status}: {upstream_error_message(text)}"
+            )
+        if status >= 400:
+            text = await _read_bounded(response, limit)
+            self.metrics.errors.labels(model.name, endpoint.track, f"upstream_{status}").inc()
+            raise ClientError(status, upstream_error_message(text))
+        if request.stream:
+            await self._relay_stream(
+                snapshot, model, endpoint, request, send, response, raw_ok, split, limit
+            )
+        else:
+            await self._relay_whole(model, endpoint, request, send, response, raw_ok, split, limit)
+
+    async def _relay_whole(
+        self,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        request: InferenceRequest,
+        send: Send,
+        response: aiohttp.ClientResponse,
+        raw_ok: bool,
+        split: bool,
+        limit: float,
+    ) -> None:
+        try:
+            async with asyncio.timeout(max(0.001, limit - (time.perf_counter() - request.started))):
+                data = await response.read()
+        except TimeoutError:
+            self._timed_out(model, endpoint, limit)
+        except (aiohttp.ClientError, OSError) as error:
+            self._passive_failure(None, model, endpoint, f"connection lost: {error}")
+            raise RetryableFailure(f"{endpoint.address}: connection lost ({error})") from None
+        _mark_success(endpoint)
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            raise ClientError(502, f"model {model.name!r} answered with invalid JSON") from None
+        op = request.op
+        if raw_ok and parsed.get("model") == model.name:
+            body = data
+            usage = parsed.get("usage") if op.client_api == "openai" else _ollama_usage(parsed)
+        elif raw_ok and op.client_api == "ollama":
+            parsed["model"] = model.name
+            usage = _ollama_usage(parsed)
+            body = dumps(parsed)
+        else:
+            request_id = next_request_id(op.kind)
+            canonical = backend_to_canonical(
+                op, model.route.backend_api, parsed, model.name, request_id
+            )
+            usage = canonical.get("usage")
+            elapsed_ns = int((time.perf_counter() - request.started) * 1e9)
+            stop = request.canonical.get("stop")
+            body = dumps(canonical_to_client(op, canonical, model.name, split, elapsed_ns, stop))
+        await send(_start(200, b"application/json", model.name, endpoint.track))
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.latency.labels(model.name, endpoint.track).observe(
+            time.perf_counter() - request.started
+        )
+        self.metrics.count_tokens(model.name, endpoint.track, usage)
+
+    async def _relay_stream(
+        self,
+        snapshot: Snapshot,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        request: InferenceRequest,
+        send: Send,
+        response: aiohttp.ClientResponse,
+        raw_ok: bool,
+        split: bool,
+        limit: float,
+    ) -> None:
+        op = request.op
+        backend_api = model.route.backend_api
+        decoder = SseDecoder() if backend_api == "openai" else NdjsonDecoder()
+        options = request.canonical.get("stream_options") or {}
+        plan = StreamPlan(
+            op,
+            backend_api,
+            model.name,
+            next_request_id(op.kind),
+            split,
+            include_usage=bool(options.get("include_usage")) or op.client_api != "openai",
+            stop=request.canonical.get("stop"),
+        )
+        raw_stream = raw_ok and op.client_api == "openai" and model.backend_model == model.name
+        started_response = False
+        chunks = response.content.iter_any()
+        labels = (model.name, endpoint.track)
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    data = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                if not started_response:
+                    self._timed_out(model, endpoint, limit)
+                self.metrics.errors.labels(*labels, "limit").inc()
+                await _send_stream_error(send, plan, f"model {model.name!r} stalled for {limit:g}s")
+                return
+            except (aiohttp.ClientError, OSError) as error:
+                self._passive_failure(snapshot, model, endpoint, f"stream broken: {error}")
+                if not started_response:
+                    raise RetryableFailure(f"{endpoint.address}: stream broken ({error})") from None
+                self.metrics.errors.labels(*labels, "stream_broken").inc()
+                await _send_stream_error(send, plan, "the backend connection broke mid-stream")
+                return
+            if raw_stream:
+                out = data
+                if b'"completion_tokens"' in data:
+                    plan.usage = _usage_in_raw_sse(data) or plan.usage
+            else:
+                try:
+                    out = b"".join([plan.feed(payload) for payload in decoder.feed(data)])
+                except UpstreamStreamError as error:
+                    if not started_response:
+                        raise ClientError(502, str(error)) from None
+                    await _send_stream_error(send, plan, str(error))
+                    return
+            if not out:
+                continue
+            if not started_response:
+                started_response = True
+                _mark_success(endpoint)
+                self.metrics.ttft.labels(*labels).observe(time.perf_counter() - request.started)
+                await send(_start(200, plan.media_type, model.name, endpoint.track))
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = b""
+        if not raw_stream:
+            if isinstance(decoder, NdjsonDecoder):
+                tail = b"".join([plan.feed(payload) for payload in decoder.flush()])
+            tail += plan.finish()
+        if not started_response:
+            _mark_success(endpoint)
+            await send(_start(200, plan.media_type, model.name, endpoint.track))
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        self.metrics.latency.labels(*labels).observe(time.perf_counter() - request.started)
+        self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
+
+    # ----------------------------------------------------------- passive health
+
+    def _timed_out(self, model: ModelRuntime, endpoint: EndpointState, limit: float) -> NoReturn:
+        self.metrics.count_attempt(endpoint, "limit")
+        self.metrics.errors.labels(model.name, endpoint.track, "limit").inc()
+        raise ClientError(504, f"model {model.name!r} did not answer within {limit:g} s")
+
+    def _connect_failed(
+        self, snapshot: Snapshot, model: ModelRuntime, endpoint: EndpointState, error: BaseException
+    ) -> NoReturn:
+        self.metrics.count_attempt(endpoint, "error")
+        # A refused or reset connection means the process is gone: out at once.
+        endpoint.healthy = False
+        endpoint.last_error = f"connect: {error}"
+        model.health.observe(model.has_usable, time.monotonic())
+        raise RetryableFailure(f"{endpoint.address}: {error}")
+
+    def _passive_failure(
+        self, snapshot: Snapshot | None, model: ModelRuntime, endpoint: EndpointState, reason: str
+    ) -> None:
+        endpoint.consecutive_failures += 1
+        endpoint.last_error = reason
+        threshold = snapshot.config.health_check.passive_failure_threshold if snapshot else 1
+        if endpoint.consecutive_failures >= threshold:
+            endpoint.healthy = False
+            model.health.observe(model.has_usable, time.monotonic())
+
+
+_PATHS = {
+    "openai": {
+        "chat": "/v1/chat/completions",
+        "completion": "/v1/completions",
+        "embedding": "/v1/embeddings",
+    },
+    "ollama": {"chat": "/api/chat", "completion": "/api/generate", "embedding": "/api/embed"},
+}
+
+
+def _mark_success(endpoint: EndpointState) -> None:
+    endpoint.consecutive_failures = 0
+    if not endpoint.healthy:
+        endpoint.healthy = True
+
+
+def _describe_chain(chain: Sequence[str]) -> str:
+    if len(chain) == 1:
+        return f"model {chain[0]!r}"
+    return f"model {chain[0]!r} and its fallbacks {', '.join(repr(c) for c in chain[1:])}"
+
+
+def _ollama_usage(body: Any) -> dict[str, Any] | None:
+    if not isinstance(body, dict):
+        return None
+    return {
+        "prompt_tokens": body.get("prompt_eval_count"),
+        "completion_tokens": body.get("eval_count"),
+    }
+
+
+def _usage_in_raw_sse(data: bytes) -> Any:
+    for line in data.split(b"\n"):
+        if line.startswith(b"data:") and b'"completion_tokens"' in line:
+            try:
+                return json.loads(line[5:]).get("usage")
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: float) -> bytes:
+    try:
+        async with asyncio.timeout(limit):
+            return await response.content.read(MAX_ERROR_BODY)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return b""
+
+
+def _start(status: int, content_type: bytes, model: str, track: str) -> dict[str, Any]:
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", content_type),
+            (b"x-modelops-model", model.encode()),
+            (b"x-modelops-track", track.encode()),
+        ],
+    }
+
+
+async def _send_stream_error(send: Send, plan: StreamPlan, message: str) -> None:
+    """Ends a started stream with an error event the client's SDK will surface."""
+    api = plan.op.client_api
+    event = error_object(api, 504, message)
+    body = ndjson_line(event) if api == "ollama" else sse_event(event)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
