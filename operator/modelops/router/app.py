@@ -303,7 +303,7 @@ class RouterApp:
         if scope["method"] != "POST":
             raise ClientError(405, f"{scope['path']} takes POST")
         snapshot = self.snapshot
-        if snapshot is None or self._forwarder is None:
+        if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
         headers = _headers(scope)
         authorization = headers.get("authorization")
@@ -348,6 +348,8 @@ class RouterApp:
                 max_tokens, headers.get("x-request-class"), timeouts.long_request_tokens
             ),
         )
+        if self._forwarder is None:
+            raise ClientError(503, "the router is starting")
         serving = self._forwarder.serve(snapshot, request, send)
         if request.stream:
             await _cancel_on_disconnect(receive, serving)
