@@ -1,4 +1,7 @@
-"""`modelops router`: serve the router with uvicorn (standalone mode: config file + static endpoints)."""
+"""`modelops router`: serve the router with uvicorn.
+
+Standalone mode: a config file with static endpoints, re-read when it changes.
+"""
 
 from __future__ import annotations
 

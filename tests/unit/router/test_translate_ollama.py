@@ -82,8 +82,8 @@ def test_image_parts_become_ollama_images() -> None:
     }
     out = ol.openai_chat_to_ollama({"messages": [message]}, "m")
     assert out["messages"] == [{"role": "user", "content": "what is this", "images": ["QUJD"]}]
+    message["content"][1]["image_url"]["url"] = "https://example.invalid/x.png"  # type: ignore[index]
     with pytest.raises(TranslationError, match="data: URLs"):
-        message["content"][1]["image_url"]["url"] = "https://example.invalid/x.png"  # type: ignore[index]
         ol.openai_chat_to_ollama({"messages": [message]}, "m")
 
 
