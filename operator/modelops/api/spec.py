@@ -372,16 +372,19 @@ SPEC_RULES: list[dict[str, str]] = [
     {
         "rule": "!has(self.vllm) || self.engine == 'vllm'",
         "message": "spec.vllm is only allowed with engine: vllm",
+        "fieldPath": ".vllm",
     },
     {
         "rule": "!has(self.ollama) || self.engine == 'ollama'",
         "message": "spec.ollama is only allowed with engine: ollama",
+        "fieldPath": ".ollama",
     },
     {
         "rule": "!has(self.vllm) || !has(self.vllm.tensorParallelSize) "
         "|| self.vllm.tensorParallelSize == 1 "
         "|| (self.resources.gpus > 0 && self.resources.gpus % self.vllm.tensorParallelSize == 0)",
         "message": "vllm.tensorParallelSize must divide resources.gpus (and needs GPUs when > 1)",
+        "fieldPath": ".vllm.tensorParallelSize",
     },
     {
         "rule": "self.engine != 'vllm' || self.resources.gpus > 0 || has(self.image)",
@@ -391,12 +394,14 @@ SPEC_RULES: list[dict[str, str]] = [
     {
         "rule": "!has(self.servedModelName) || !self.servedModelName.startsWith('task:')",
         "message": "servedModelName may not start with 'task:' (reserved for task routing)",
+        "fieldPath": ".servedModelName",
     },
     {
         "rule": "!has(self.resources.gpuProduct) || !has(self.nodeSelector) "
         "|| !('nvidia.com/gpu.product' in self.nodeSelector) "
         "|| self.nodeSelector['nvidia.com/gpu.product'] == self.resources.gpuProduct",
         "message": "nodeSelector nvidia.com/gpu.product contradicts resources.gpuProduct",
+        "fieldPath": ".nodeSelector",
     },
 ]
 
