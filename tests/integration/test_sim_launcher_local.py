@@ -1,0 +1,146 @@
+"""The launcher's process supervision without a cluster: pod snapshots in, simulator processes
+and pod-status patches out (a fake API client records the patches)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+
+from modelops.k8s.pods import ContainerInfo, PodInfo
+from modelops.sim.launcher import Launcher
+from modelops.sim.testing import free_port
+
+POD_IP = "127.10.250.7"
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch(self, resource: Any, name: str, patch: dict[str, Any], **_: Any) -> None:
+        self.patches.append(patch)
+
+    async def _nodes(self) -> AsyncIterator[Any]:
+        yield SimpleNamespace(metadata=SimpleNamespace(name="gpu-0"))
+
+    def list(self, resource: Any, **_: Any) -> AsyncIterator[Any]:
+        return self._nodes()
+
+    def container_states(self) -> list[dict[str, Any]]:
+        return [p["status"]["containerStatuses"][0] for p in self.patches]
+
+
+def vllm_pod(port: int, uid: str = "uid-1") -> PodInfo:
+    container = ContainerInfo(
+        name="vllm",
+        image="vllm/vllm-openai:v0.10.0",
+        args=("--served-model-name", "demo"),
+        ports=(port,),
+        readiness_probe={"httpGet": {"path": "/health", "port": port}, "periodSeconds": 1},
+    )
+    return PodInfo(
+        name="demo-0",
+        namespace="ai",
+        uid=uid,
+        ip=POD_IP,
+        phase="Running",
+        ready=True,
+        node_name="gpu-0",
+        deleting=False,
+        containers=(container,),
+    )
+
+
+async def eventually(check: Callable[[], Any], within: float = 15.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def models_at(port: int) -> list[str]:
+    try:
+        response = httpx.get(f"http://{POD_IP}:{port}/v1/models", timeout=1)
+    except httpx.HTTPError:
+        return []
+    return [model["id"] for model in response.json()["data"]]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def test_runs_probes_restarts_and_stops_simulators() -> None:
+    api = FakeApi()
+    launcher = Launcher(api)
+    port = free_port(POD_IP)
+    pod = vllm_pod(port)
+    try:
+        await launcher.reconcile({pod.uid: pod})
+        supervisor = launcher.supervisors[(pod.uid, "vllm")]
+        await eventually(lambda: models_at(port) == ["demo"])
+        await eventually(lambda: any(s["ready"] for s in api.container_states()))
+        ready = api.patches[-1]["status"]["conditions"]
+        assert {c["type"]: c["status"] for c in ready} == {
+            "Ready": "True",
+            "ContainersReady": "True",
+        }
+
+        first_pid = supervisor.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)  # a crash: restarted with backoff, and reported
+        crash = await eventually(
+            lambda: next((s for s in api.container_states() if s["restartCount"] == 1), None)
+        )
+        assert crash["ready"] is False
+        assert crash["lastState"]["terminated"]["exitCode"] == -9
+        assert crash["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        await eventually(lambda: supervisor.pid != first_pid and models_at(port) == ["demo"])
+        await eventually(lambda: api.container_states()[-1]["ready"])
+
+        second_pid = supervisor.pid
+        assert second_pid is not None
+        await launcher.reconcile({})  # the pod is gone
+        assert launcher.supervisors == {}
+        await eventually(lambda: not alive(second_pid))
+        assert models_at(port) == []
+    finally:
+        await launcher.stop_all()
+
+
+async def test_reconfigured_pod_replaces_its_simulator() -> None:
+    api = FakeApi()
+    launcher = Launcher(api)
+    port = free_port(POD_IP)
+    try:
+        await launcher.reconcile({"uid-1": vllm_pod(port)})
+        await eventually(lambda: models_at(port) == ["demo"])
+        changed = vllm_pod(port)
+        container = changed.containers[0]
+        renamed = ContainerInfo(
+            name=container.name,
+            image=container.image,
+            args=("--served-model-name", "other"),
+            ports=container.ports,
+        )
+        changed = PodInfo(**{**changed.__dict__, "containers": (renamed,)})
+        await launcher.reconcile({"uid-1": changed})
+        await eventually(lambda: models_at(port) == ["other"])
+    finally:
+        await launcher.stop_all()
