@@ -150,3 +150,15 @@ def test_cli_check_detects_stale_and_missing_files(
     assert main(["crds", "--check", "--output", str(target)]) == 1
     assert "stale" in capsys.readouterr().err
     assert yaml.safe_load(render_crd())["kind"] == "CustomResourceDefinition"
+
+
+def test_docs_mention_every_spec_and_status_field() -> None:
+    docs = (REPO / "docs" / "api.md").read_text()
+    root = schema()
+    for section in ("spec", "status"):
+        for path, _node in walk(root["properties"][section]):
+            if not path:
+                continue
+            leaf = path.rsplit(".", 1)[-1].removesuffix("[]").removesuffix(".*")
+            if leaf and leaf != "*":
+                assert leaf in docs, f"docs/api.md does not mention {section}{path}"
