@@ -17,7 +17,7 @@ import yaml
 
 from modelops.api.conditions import make_condition
 from modelops.api.crd import CRD_NAME, CRD_PATH
-from modelops.api.resource import dump_status
+from modelops.api.resource import dump_status, parse_model_deployment
 from modelops.api.status import ModelDeploymentStatus
 from tests.conftest import ClusterHandle
 
@@ -322,6 +322,79 @@ def test_example_passes_server_dry_run(
         applied["spec"]["resources"]["gpus"]
         == yaml.safe_load(path.read_text())["spec"]["resources"]["gpus"]
     )
+
+
+KITCHEN_SINK: dict[str, Any] = {
+    "engine": "vllm",
+    "model": "Qwen/Qwen2.5-14B-Instruct",
+    "servedModelName": "qwen-large",
+    "image": "vllm/vllm-openai:v0.10.1",
+    "replicas": 2,
+    "resources": {"gpus": 4, "gpuProduct": "NVIDIA-L40S", "cpu": 8, "memory": "64Gi"},
+    "nodeSelector": {"pool": "inference", "nvidia.com/gpu.product": "NVIDIA-L40S"},
+    "tolerations": [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
+    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}},
+    "env": [
+        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}},
+        {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"},
+    ],
+    "podAnnotations": {"prometheus.io/scrape": "true"},
+    "cache": {"size": "100Gi", "storageClassName": "fast"},
+    "vllm": {
+        "tensorParallelSize": 2,
+        "maxModelLen": 16384,
+        "quantization": "awq",
+        "dtype": "bfloat16",
+        "gpuMemoryUtilization": 0.9,
+        "enablePrefixCaching": True,
+        "maxNumSeqs": 128,
+        "extraArgs": ["--enforce-eager", "--model-impl", "vllm"],
+    },
+    "routing": {
+        "tasks": ["summarisation", "chat"],
+        "fallback": ["phi3-mini-4k"],
+        "timeoutSeconds": 90,
+    },
+    "rollout": {
+        "steps": [{"weight": 10, "pause": "1m"}, {"weight": 50}, {"weight": 100}],
+        "analysis": {"maxErrorRate": 0.01},
+    },
+    "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 8},
+}
+
+
+def test_every_field_at_once_is_accepted_and_parses_back(
+    cluster: ClusterHandle, crd: None, namespace: str
+) -> None:
+    result = cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=manifest(KITCHEN_SINK, "qwen2.5-14b-instruct"),
+    )
+    stored = json.loads(result.stdout)
+    spec = stored["spec"]
+    # Server-side defaults.
+    assert spec["tolerations"][0]["operator"] == "Equal"
+    assert spec["cache"]["accessMode"] == "ReadWriteOnce"
+    assert spec["rollout"]["steps"][1]["pause"] == "0s"
+    assert spec["rollout"]["analysis"] == {
+        "maxErrorRate": 0.01,
+        "maxP95Seconds": 10,
+        "minRequests": 20,
+    }
+    assert spec["autoscaling"]["targetInFlight"] == 8
+    assert spec["affinity"] == KITCHEN_SINK["affinity"]
+    # What the API server stores is what the operator's parser accepts, unchanged.
+    md = parse_model_deployment(stored)
+    assert md.served_name == "qwen-large"
+    assert md.spec.resources.cpu == "8"
 
 
 def test_defaults_scale_columns_and_status(

@@ -2,7 +2,9 @@
 
 `parse_model_deployment(body)` is the one entry point: it validates the spec with the same rules
 as the CRD and raises `InvalidModelDeploymentError` with one line per problem (wire paths such
-as `spec.resources.gpus`), never a pydantic traceback.
+as `spec.resources.gpus`), never a pydantic traceback. Wire data is camelCase only (snake_case
+keys are rejected there, as the API server does); Python code may construct the models with
+snake_case keyword arguments.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def parse_model_deployment(body: Mapping[str, Any]) -> ModelDeployment:
     if not isinstance(body, Mapping):
         raise InvalidModelDeploymentError(f"expected a mapping, got {type(body).__name__}")
     try:
-        md = ModelDeployment.model_validate(dict(body), by_alias=True, by_name=False)
+        md = ModelDeployment.model_validate(_plain(body), by_alias=True, by_name=False)
     except ValidationError as error:
         raise InvalidModelDeploymentError(format_validation_error(error)) from None
     problems = root_rule_violations(md)
@@ -109,10 +111,21 @@ def parse_model_deployment(body: Mapping[str, Any]) -> ModelDeployment:
 
 def parse_spec(spec: Mapping[str, Any]) -> ModelDeploymentSpec:
     """Validate only a spec (e.g. kopf's `spec` kwarg)."""
+    if not isinstance(spec, Mapping):
+        raise InvalidModelDeploymentError(f"spec must be a mapping, got {type(spec).__name__}")
     try:
-        return ModelDeploymentSpec.model_validate(dict(spec), by_alias=True, by_name=False)
+        return ModelDeploymentSpec.model_validate(_plain(spec), by_alias=True, by_name=False)
     except ValidationError as error:
         raise InvalidModelDeploymentError(format_validation_error(error, prefix="spec")) from None
+
+
+def _plain(value: Any) -> Any:
+    """Deep copy into plain dicts/lists: kopf hands over Mapping views (Body, Spec), not dicts."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:

@@ -4,6 +4,7 @@ message, plus the defaults the operator resolves itself."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,27 @@ def test_parse_spec_reports_wire_paths() -> None:
 def test_non_mapping_body_is_a_clear_error() -> None:
     with pytest.raises(InvalidModelDeploymentError, match="expected a mapping"):
         parse_model_deployment([])  # type: ignore[arg-type]
+
+
+class _View(Mapping[str, Any]):
+    """Stands in for kopf's Body/Spec views, which are Mappings but not dicts."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        return _View(value) if isinstance(value, dict) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def test_mapping_views_are_accepted() -> None:
+    source = body(with_(OLLAMA, resources={"gpus": 1}, tolerations=[{"operator": "Exists"}]))
+    md = parse_model_deployment(_View(source))
+    assert md.spec.resources.gpus == 1
+    assert parse_spec(_View(source)["spec"]).resources.gpus == 1  # type: ignore[arg-type]
