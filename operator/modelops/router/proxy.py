@@ -3,7 +3,7 @@
 Retries (connect errors, 502/503/504, a backend dropping the connection) go to another
 endpoint, then to the next model of the chain, bounded by `retries.maxAttempts`, and only
 while nothing has been sent to the client. Timeouts become 504s in the client's shape; a
-limit after streaming started ends the stream with an error event.
+timeout after streaming started ends the stream with an error event.
 """
 
 from __future__ import annotations
@@ -308,7 +308,7 @@ class Forwarder:
             except TimeoutError:
                 if not started_response:
                     self._timed_out(model, endpoint, limit)
-                self.metrics.errors.labels(*labels, "limit").inc()
+                self.metrics.errors.labels(*labels, "timeout").inc()
                 await _send_stream_error(send, plan, f"model {model.name!r} stalled for {limit:g}s")
                 return
             except (aiohttp.ClientError, OSError) as error:
@@ -353,8 +353,8 @@ class Forwarder:
     # ----------------------------------------------------------- passive health
 
     def _timed_out(self, model: ModelRuntime, endpoint: EndpointState, limit: float) -> NoReturn:
-        self.metrics.count_attempt(endpoint, "limit")
-        self.metrics.errors.labels(model.name, endpoint.track, "limit").inc()
+        self.metrics.count_attempt(endpoint, "timeout")
+        self.metrics.errors.labels(model.name, endpoint.track, "timeout").inc()
         raise ClientError(504, f"model {model.name!r} did not answer within {limit:g} s")
 
     def _connect_failed(

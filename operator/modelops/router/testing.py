@@ -121,7 +121,7 @@ def running_router(
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 20.0,
 ) -> Iterator[RunningRouter]:
-    """`modelops router` as a subprocess on a free loopback port, ready to serve; stopped on exit."""
+    """`modelops router` as a subprocess on a free loopback port, ready; stopped on exit."""
     port = free_port(host)
     with tempfile.TemporaryDirectory(prefix="modelops-router-") as directory:
         config_path = Path(directory) / "router.yaml"
