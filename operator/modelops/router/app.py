@@ -295,7 +295,7 @@ class RouterApp:
             log.exception("unexpected error serving %s", scope["path"])
             if not guarded.started:
                 await respond(send, 500, error_body(api, 500, "internal router error"))
-        self.metrics.client_requests.labels(api, str(status)).inc()
+        self.metrics.child(self.metrics.client_requests, api, str(status)).inc()
 
     async def _serve_inference(
         self, op: Operation, scope: Scope, receive: Receive, send: Send

@@ -62,6 +62,8 @@ def run_router(args: argparse.Namespace) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # The router is the edge: X-Forwarded-* rewriting is not wanted (and costs per request).
+        proxy_headers=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
     )

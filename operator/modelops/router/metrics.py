@@ -126,6 +126,16 @@ class RouterMetrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(snapshot))
+        # `labels()` takes a lock and builds tuples: cache the children used on every request.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            self._children[key] = found
+        return found
 
     def children(self, endpoint: EndpointState) -> EndpointChildren:
         cached = endpoint.metric_children
@@ -151,9 +161,9 @@ class RouterMetrics:
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")
         if isinstance(prompt, int) and prompt > 0:
-            self.tokens.labels(model, track, "prompt").inc(prompt)
+            self.child(self.tokens, model, track, "prompt").inc(prompt)
         if isinstance(completion, int) and completion > 0:
-            self.tokens.labels(model, track, "completion").inc(completion)
+            self.child(self.tokens, model, track, "completion").inc(completion)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

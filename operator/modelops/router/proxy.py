@@ -265,7 +265,7 @@ class Forwarder:
             body = dumps(canonical_to_client(op, canonical, model.name, split, elapsed_ns, stop))
         await send(_start(200, b"application/json", model.name, endpoint.track))
         await send({"type": "http.response.body", "body": body})
-        self.metrics.latency.labels(model.name, endpoint.track).observe(
+        self.metrics.child(self.metrics.latency, model.name, endpoint.track).observe(
             time.perf_counter() - request.started
         )
         self.metrics.count_tokens(model.name, endpoint.track, usage)
@@ -335,7 +335,9 @@ class Forwarder:
             if not started_response:
                 started_response = True
                 _mark_success(endpoint)
-                self.metrics.ttft.labels(*labels).observe(time.perf_counter() - request.started)
+                self.metrics.child(self.metrics.ttft, *labels).observe(
+                    time.perf_counter() - request.started
+                )
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = b""
@@ -347,7 +349,9 @@ class Forwarder:
             _mark_success(endpoint)
             await send(_start(200, plan.media_type, model.name, endpoint.track))
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-        self.metrics.latency.labels(*labels).observe(time.perf_counter() - request.started)
+        self.metrics.child(self.metrics.latency, *labels).observe(
+            time.perf_counter() - request.started
+        )
         self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
 
     # ----------------------------------------------------------- passive health
