@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 WHEEL_DIR := dist
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: dev test venv install bins lint unit integration e2e crds check-crds down clean bench
+.PHONY: dev test venv install bins lint unit crds down clean
 
 venv: $(DEPS_STAMP)
 
@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/modelops crds --check
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -53,6 +54,9 @@ dev: bins
 	@echo "Next:  export KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig)"
 	@echo "       export PATH=$$($(BIN)/modelops cluster bin):\$$PATH   # kubectl built from source"
 	@echo "       kubectl get nodes;  make down  # stops everything"
+
+crds: install
+	$(BIN)/modelops crds
 
 down:
 	$(BIN)/modelops cluster down

@@ -9,6 +9,9 @@ from lightkube.config.kubeconfig import KubeConfig
 
 FIELD_MANAGER = "modelops"
 
+# The client type other layers may hold without importing lightkube themselves.
+ApiClient = AsyncClient
+
 
 def load_config(kubeconfig: Path | str | None = None) -> KubeConfig:
     """A kubeconfig file when given, else $KUBECONFIG / ~/.kube/config / in-cluster."""

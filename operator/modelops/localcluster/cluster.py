@@ -203,6 +203,7 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             f"--config={STAGES_FILE}",
             f"--manage-nodes-with-label-selector={node_shapes.SIMULATED_LABEL}=true",
             "--node-ip=127.0.0.1",
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{ports['kwok']}",
         ],
     }

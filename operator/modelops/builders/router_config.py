@@ -1,0 +1,96 @@
+"""The router's config, derived from every ModelDeployment the operator sees (pure).
+
+A served name claimed by two ModelDeployments goes to the one created first; fallbacks to
+unknown models and fallback cycles are found by `find_problems`. Each problem is blamed on
+the ModelDeployments involved (reported as their `Routed` condition) and only their entries
+are dropped, so one bad object never breaks the routing of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from modelops.api.resource import ModelDeployment
+from modelops.api.router_config import (
+    ModelRoute,
+    RouterConfig,
+    Timeouts,
+    Track,
+    drop_models_with_problems,
+    find_problems,
+)
+from modelops.builders.common import LABEL_MODEL, LABEL_SLOT, Slot
+from modelops.builders.workload import engine_port
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class RoutedModel:
+    key: Key
+    created: str  # metadata.creationTimestamp (RFC 3339 sorts as text)
+    md: ModelDeployment
+    stable_slot: Slot
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    config: RouterConfig
+    problems: Mapping[Key, tuple[str, ...]]  # per ModelDeployment, empty when fine
+
+
+def backend_model(md: ModelDeployment) -> str:
+    """The name the runtime itself knows: vLLM serves the served name, Ollama the tag."""
+    return md.spec.model if md.spec.engine == "ollama" else md.served_name
+
+
+def model_route(model: RoutedModel) -> ModelRoute:
+    md = model.md
+    namespace, name = model.key
+    routing = md.spec.routing
+    timeouts = None
+    if routing is not None and routing.timeout_seconds is not None:
+        seconds = float(routing.timeout_seconds)
+        timeouts = Timeouts(interactive_seconds=seconds, long_seconds=seconds)
+    selector = {LABEL_MODEL: name, LABEL_SLOT: model.stable_slot}
+    return ModelRoute(
+        namespace=namespace,
+        engine=md.spec.engine,
+        backend_model=backend_model(md),
+        port=engine_port(md.spec.engine),
+        tracks=[Track(name="stable", selector=selector, weight=100)],
+        fallback=list(routing.fallback) if routing else [],
+        timeouts=timeouts,
+    )
+
+
+def build_router_plan(
+    models: Iterable[RoutedModel], base: RouterConfig | None = None
+) -> RouterPlan:
+    """`base` carries the router-wide settings (auth, timeouts, demotion window)."""
+    ordered = sorted(models, key=lambda m: (m.created, m.key))
+    owners: dict[str, Key] = {}
+    problems: dict[Key, list[str]] = {m.key: [] for m in ordered}
+    routes: dict[str, ModelRoute] = {}
+    tasks: dict[str, list[str]] = {}
+    for model in ordered:
+        served = model.md.served_name
+        if served in owners:
+            other = "/".join(owners[served])
+            problems[model.key].append(
+                f"servedModelName {served!r} is already served by ModelDeployment {other}"
+            )
+            continue
+        owners[served] = model.key
+        routes[served] = model_route(model)
+        for task in model.md.spec.routing.tasks if model.md.spec.routing else []:
+            tasks.setdefault(task, []).append(served)
+    config = (base or RouterConfig()).model_copy(update={"models": routes, "tasks": tasks})
+    found = find_problems(config)
+    for problem in found:
+        for served in problem.models:
+            if served in owners:
+                problems[owners[served]].append(problem.message)
+    config = drop_models_with_problems(config, found)
+    return RouterPlan(config, {key: tuple(p) for key, p in problems.items()})

@@ -1,0 +1,223 @@
+"""kopf handlers: thin adapters from watch events to the work queue.
+
+Registered on a registry made per operator (no module-level singletons). Children are held
+in kopf indexes, which kopf fills before it calls any other handler, so the first reconcile
+after a restart already sees every existing child and changes nothing needlessly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from modelops.api import GROUP, PLURAL, VERSION
+from modelops.builders import LABEL_MODEL
+from modelops.controller.reconcile import Body, Context, Key, reconcile
+from modelops.controller.routing import RouterConfigPublisher
+from modelops.controller.workqueue import WorkQueue
+from modelops.k8s.client import async_client
+
+log = logging.getLogger(__name__)
+
+MANAGED = {"app.kubernetes.io/managed-by": "modelops"}
+RESYNC_SECONDS = 60.0
+WORKERS = 8
+
+
+@dataclass
+class Runtime:
+    """Shared by all handlers. kopf gives each object a shallow copy of the memo, so what
+    the handlers set later must live inside an object created at start-up."""
+
+    client: Any
+    queue: WorkQueue[Key] | None = None
+    publisher: RouterConfigPublisher | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    router_config_namespace: str
+    router_config_name: str = "modelops-router-config"
+    kubeconfig: str | None = None
+
+
+class IndexView(Mapping[Key, Body]):
+    """A kopf index of one-object-per-key, seen as a plain mapping."""
+
+    def __init__(self, index: Any) -> None:
+        self._index = index
+
+    def __getitem__(self, key: Key) -> Body:
+        for body in self._index[key]:
+            return body  # type: ignore[no-any-return]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(list(self._index.keys()))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _slim_pod(body: Body) -> dict[str, Any]:
+    """Only what status decisions read: keeps the operator's memory per pod small."""
+    meta, status = body["metadata"], body.get("status") or {}
+    return {
+        "metadata": {k: meta.get(k) for k in ("name", "labels", "deletionTimestamp")},
+        "status": {k: status.get(k) for k in ("phase", "conditions", "containerStatuses")},
+    }
+
+
+def _child(body: Body) -> dict[str, Any]:
+    meta = body["metadata"]
+    slim_meta = {
+        k: meta.get(k)
+        for k in ("name", "namespace", "labels", "annotations", "generation", "ownerReferences")
+    }
+    return {"metadata": slim_meta, "spec": body.get("spec"), "status": body.get("status")}
+
+
+def _key(body: Body) -> Key:
+    meta = body["metadata"]
+    return meta.get("namespace", ""), meta["name"]
+
+
+def _owner(body: Body) -> Key | None:
+    meta = body["metadata"]
+    model = (meta.get("labels") or {}).get(LABEL_MODEL)
+    return (meta.get("namespace", ""), model) if model else None
+
+
+def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
+    """Attach all handlers to `registry`."""
+    md_resource = (GROUP, VERSION, PLURAL)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.WARNING  # our own Events say what matters
+        settings.watching.server_timeout = 300
+        for noisy in ("httpx", "httpx2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        memo.runtime = Runtime(client=async_client(options.kubeconfig))
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if options.kubeconfig:
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime = memo.runtime
+        if runtime.queue is not None and runtime.publisher is not None:
+            await runtime.queue.stop()
+            await runtime.publisher.stop()
+        for task in runtime.tasks:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await runtime.client.close()
+
+    @kopf.index(*md_resource, id="md_index", registry=registry)
+    def md_index(body: kopf.Body, **_: Any) -> dict[Key, Body]:
+        return {_key(body): body}
+
+    def child_index(kind: str, slim: Any) -> Any:
+        def index(body: kopf.Body, **_: Any) -> dict[Key, Body] | None:
+            owner = _owner(body)
+            return {owner: slim(body)} if owner else None
+
+        index.__name__ = f"{kind}_index"
+        return index
+
+    group_version_plural = {
+        "deployments": ("apps", "v1", "deployments"),
+        "pods": ("", "v1", "pods"),
+        "services": ("", "v1", "services"),
+        "claims": ("", "v1", "persistentvolumeclaims"),
+    }
+    for kind, resource in group_version_plural.items():
+        slim = _slim_pod if kind == "pods" else _child
+        kopf.index(*resource, labels=MANAGED, id=f"{kind}_index", registry=registry)(
+            child_index(kind, slim)
+        )
+
+    def start(
+        memo: kopf.Memo, indexes: Mapping[str, Any]
+    ) -> tuple[WorkQueue[Key], RouterConfigPublisher]:
+        """Wire the queue and the publisher once kopf hands us the (filled) indexes."""
+        runtime: Runtime = memo.runtime
+        if runtime.queue is not None and runtime.publisher is not None:
+            return runtime.queue, runtime.publisher
+        model_deployments = IndexView(indexes["md_index"])
+
+        def children(key: Key) -> Mapping[str, Iterable[Body]]:
+            result: dict[str, list[Body]] = {}
+            for kind in group_version_plural:
+                index = indexes[f"{kind}_index"]
+                result[kind] = list(index[key]) if key in index else []
+            return result
+
+        queue: WorkQueue[Key] = WorkQueue(lambda key: reconcile(key, context), workers=WORKERS)
+        publisher = RouterConfigPublisher(
+            runtime.client,
+            namespace=options.router_config_namespace,
+            name=options.router_config_name,
+            model_deployments=model_deployments,
+            on_problems_changed=queue.add,
+        )
+        context = Context(
+            client=runtime.client,
+            model_deployments=model_deployments,
+            children=children,
+            routing_problems=publisher.problems,
+            on_change=publisher.poke,
+        )
+        runtime.queue, runtime.publisher = queue, publisher
+        queue.start()
+        publisher.start()
+        publisher.poke()
+
+        async def resync() -> None:
+            while True:
+                for key in list(model_deployments):
+                    queue.add(key)
+                await asyncio.sleep(RESYNC_SECONDS)
+
+        runtime.tasks.append(asyncio.create_task(resync()))
+        return queue, publisher
+
+    def index_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k.endswith("_index")}
+
+    @kopf.on.event(*md_resource, id="md_event", registry=registry)
+    async def md_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        queue, publisher = start(memo, index_kwargs(kwargs))
+        queue.add(_key(body))
+        publisher.poke()
+
+    @kopf.on.delete(*md_resource, id="md_deleted", registry=registry)
+    async def md_deleted(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        """Holds the finalizer until the router no longer routes to this model."""
+        _, publisher = start(memo, index_kwargs(kwargs))
+        await publisher.flush()
+        log.info("ModelDeployment %s/%s removed from the router config", *_key(body))
+
+    async def child_event(memo: kopf.Memo, body: kopf.Body, **kwargs: Any) -> None:
+        queue, _ = start(memo, index_kwargs(kwargs))
+        owner = _owner(body)
+        if owner is not None:
+            queue.add(owner)
+
+    for kind, resource in group_version_plural.items():
+        kopf.on.event(*resource, labels=MANAGED, id=f"{kind}_event", registry=registry)(child_event)

@@ -1,0 +1,201 @@
+"""One idempotent reconcile for every trigger: observe -> plan -> apply -> status.
+
+Observed children come from kopf indexes (the operator's informer cache), so a reconcile
+costs no API reads; writes happen only where the live objects differ from the plan.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from modelops.api import (
+    InvalidModelDeploymentError,
+    ModelDeployment,
+    ModelDeploymentStatus,
+    dump_status,
+    parse_model_deployment,
+)
+from modelops.api.conditions import make_condition, set_condition
+from modelops.api.status import READY
+from modelops.builders import (
+    FIRST_SLOT,
+    SLOTS,
+    Slot,
+    build_children,
+    model_selector,
+    revision,
+    selector_string,
+)
+from modelops.k8s import writes
+from modelops.k8s.client import ApiClient
+from modelops.policies.drift import plan_applies
+from modelops.policies.observed import observe
+from modelops.policies.status import derive_status, transitions
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+Body = Mapping[str, Any]
+ROUTED = "Routed"
+NOT_READY_RECHECK_SECONDS = 15.0
+CHILD_KINDS = {
+    "deployments": "Deployment",
+    "services": "Service",
+    "claims": "PersistentVolumeClaim",
+}
+
+
+class Children(Protocol):
+    """Children of one ModelDeployment by kind (`deployments`, `pods`, `services`, `claims`)."""
+
+    def __call__(self, key: Key) -> Mapping[str, Iterable[Body]]: ...
+
+
+@dataclass
+class Context:
+    client: ApiClient
+    model_deployments: Mapping[Key, Body]
+    children: Children
+    routing_problems: Callable[[Key], tuple[str, ...] | None]
+    on_change: Callable[[], None]  # something that depends on all ModelDeployments changed
+    now: Callable[[], datetime.datetime] = field(
+        default=lambda: datetime.datetime.now(datetime.UTC)
+    )
+
+
+def stable_slot(body: Body) -> Slot:
+    slot = ((body.get("status") or {}).get("stable") or {}).get("slot")
+    return slot if slot in SLOTS else FIRST_SLOT
+
+
+def previous_status(body: Body) -> ModelDeploymentStatus | None:
+    try:
+        return ModelDeploymentStatus.model_validate(body.get("status") or {})
+    except ValueError:
+        return None
+
+
+async def reconcile(key: Key, ctx: Context) -> float | None:
+    """Bring one ModelDeployment's children and status in line; return a recheck delay."""
+    body = ctx.model_deployments.get(key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        ctx.on_change()
+        return None
+    namespace, name = key
+    try:
+        md = parse_model_deployment(body)
+    except InvalidModelDeploymentError as error:
+        await _report_invalid(ctx, body, str(error))
+        return None
+
+    slot = stable_slot(body)
+    desired = md.spec.replicas
+    wanted = build_children(
+        md,
+        namespace=namespace,
+        name=name,
+        uid=body["metadata"]["uid"],
+        slot=slot,
+        replicas=desired,
+    )
+    children = ctx.children(key)
+    live = {
+        (CHILD_KINDS[kind], child["metadata"]["name"]): child
+        for kind in CHILD_KINDS
+        for child in children.get(kind, ())
+    }
+    for manifest in plan_applies(wanted.all(), live):
+        log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
+        await writes.apply(ctx.client, manifest)
+
+    status = _status(md, body, slot, children, ctx)
+    await _publish_status(ctx, body, status)
+    ctx.on_change()
+    return None if status.phase == "Ready" else NOT_READY_RECHECK_SECONDS
+
+
+def _status(
+    md: ModelDeployment,
+    body: Body,
+    slot: Slot,
+    children: Mapping[str, Iterable[Body]],
+    ctx: Context,
+) -> ModelDeploymentStatus:
+    now = ctx.now()
+    previous = previous_status(body)
+    status = derive_status(
+        observe(children.get("deployments", ()), children.get("pods", ())),
+        slot=slot,
+        revision=revision(md.spec, name=md.name),
+        desired=md.spec.replicas,
+        generation=int(body["metadata"].get("generation", 0)),
+        served_name=md.served_name,
+        selector=selector_string(model_selector(md.name)),
+        previous=previous,
+        now=now,
+    )
+    problems = ctx.routing_problems(md_key(md))
+    if problems is not None:
+        routed = (
+            make_condition(
+                ROUTED,
+                "False",
+                "RoutingConflict",
+                "; ".join(problems),
+                now=now,
+                observed_generation=status.observed_generation,
+            )
+            if problems
+            else make_condition(
+                ROUTED,
+                "True",
+                "InRouterConfig",
+                f"served as {md.served_name!r} by the router",
+                now=now,
+                observed_generation=status.observed_generation,
+            )
+        )
+        status = status.model_copy(
+            update={"conditions": set_condition(status.conditions, routed, now)}
+        )
+    return status
+
+
+def md_key(md: ModelDeployment) -> Key:
+    return md.namespace, md.name
+
+
+async def _publish_status(ctx: Context, body: Body, status: ModelDeploymentStatus) -> None:
+    previous = previous_status(body)
+    new = dump_status(status)
+    if previous is not None and dump_status(previous) == new:
+        return
+    meta = body["metadata"]
+    await writes.patch_model_deployment_status(ctx.client, meta["namespace"], meta["name"], new)
+    for event in transitions(previous, status):
+        await writes.post_event(
+            ctx.client, body, type_=event.type, reason=event.reason, message=event.message
+        )
+
+
+async def _report_invalid(ctx: Context, body: Body, message: str) -> None:
+    """A spec the CRD let through but the operator cannot use (e.g. an older CRD)."""
+    now = ctx.now()
+    previous = previous_status(body)
+    generation = int(body["metadata"].get("generation", 0))
+    conditions = list(previous.conditions) if previous else []
+    conditions = set_condition(
+        conditions,
+        make_condition(
+            READY, "False", "InvalidSpec", message, now=now, observed_generation=generation
+        ),
+        now,
+    )
+    status = ModelDeploymentStatus(
+        observed_generation=generation, phase="Failed", conditions=conditions
+    )
+    await _publish_status(ctx, body, status)

@@ -1,0 +1,139 @@
+"""Publishing the router's config: every ModelDeployment change pokes the publisher, which
+rebuilds the config from all of them (debounced) and writes the ConfigMap only when its text
+changed. Per-object problems are kept for the reconciles that report them as conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from modelops.api import InvalidModelDeploymentError, ModelDeployment, parse_model_deployment
+from modelops.api.router_config import CONFIGMAP_KEY, RouterConfig
+from modelops.builders.router_config import RoutedModel, build_router_plan
+from modelops.controller.reconcile import Key, stable_slot
+from modelops.k8s import writes
+from modelops.k8s.client import ApiClient
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.2
+FLUSH_TIMEOUT_SECONDS = 10.0
+LABELS = {
+    "app.kubernetes.io/managed-by": "modelops",
+    "app.kubernetes.io/component": "router-config",
+}
+
+
+class RouterConfigPublisher:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        namespace: str,
+        name: str,
+        model_deployments: Mapping[Key, Mapping[str, Any]],
+        on_problems_changed: Callable[[Key], None],
+        base: RouterConfig | None = None,
+    ) -> None:
+        self._client = client
+        self.namespace = namespace
+        self.name = name
+        self._model_deployments = model_deployments
+        self._on_problems_changed = on_problems_changed
+        self._base = base
+        self._problems: dict[Key, tuple[str, ...]] = {}
+        self._parsed: dict[tuple[Key, str], ModelDeployment | None] = {}
+        self._published: str | None = None
+        self._dirty = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def problems(self, key: Key) -> tuple[str, ...] | None:
+        """None until the first config was built (then the object's problems, maybe none)."""
+        return self._problems.get(key) if self._published is not None else None
+
+    def poke(self) -> None:
+        self._idle.clear()
+        self._dirty.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Wait until the latest poke is written (used before releasing a finalizer)."""
+        self.poke()
+        async with asyncio.timeout(FLUSH_TIMEOUT_SECONDS):
+            await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            self._dirty.clear()
+            try:
+                await self._publish()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing the router config failed; retrying")
+                await asyncio.sleep(2)
+                self._dirty.set()
+                continue
+            if not self._dirty.is_set():
+                self._idle.set()
+
+    def _parse(self, key: Key, body: Mapping[str, Any]) -> ModelDeployment | None:
+        cache_key = (key, str(body["metadata"].get("resourceVersion", "")))
+        if cache_key not in self._parsed:
+            try:
+                self._parsed[cache_key] = parse_model_deployment(body)
+            except InvalidModelDeploymentError:
+                self._parsed[cache_key] = None
+        return self._parsed[cache_key]
+
+    def _routed_models(self) -> list[RoutedModel]:
+        models = []
+        live_keys = set()
+        for key, body in list(self._model_deployments.items()):
+            if body["metadata"].get("deletionTimestamp"):
+                continue
+            md = self._parse(key, body)
+            if md is None:
+                continue
+            live_keys.add((key, str(body["metadata"].get("resourceVersion", ""))))
+            models.append(
+                RoutedModel(
+                    key, str(body["metadata"].get("creationTimestamp", "")), md, stable_slot(body)
+                )
+            )
+        self._parsed = {k: v for k, v in self._parsed.items() if k in live_keys}
+        return models
+
+    async def _publish(self) -> None:
+        plan = build_router_plan(self._routed_models(), self._base)
+        text = plan.config.to_yaml()
+        if text != self._published:
+            await writes.apply_config_map(
+                self._client, self.namespace, self.name, {CONFIGMAP_KEY: text}, LABELS
+            )
+            first = self._published is None
+            self._published = text
+            log.info(
+                "router config written: %d models, %d tasks",
+                len(plan.config.models),
+                len(plan.config.tasks),
+            )
+            if first:
+                for key in plan.problems:
+                    self._on_problems_changed(key)
+        changed = [k for k, p in plan.problems.items() if self._problems.get(k) != p]
+        self._problems = dict(plan.problems)
+        for key in changed:
+            self._on_problems_changed(key)

@@ -1,0 +1,110 @@
+"""Writes the operator makes: server-side apply of children, status patches, Events."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from lightkube import AsyncClient, codecs
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap, Event
+from lightkube.types import PatchType
+
+from modelops.k8s.client import FIELD_MANAGER
+
+log = logging.getLogger(__name__)
+
+ModelDeploymentResource = create_namespaced_resource(
+    "modelops.io", "v1alpha1", "ModelDeployment", "modeldeployments"
+)
+
+
+class ConflictError(RuntimeError):
+    """The object changed or went away under us; try again later."""
+
+
+async def apply(client: AsyncClient, manifest: Mapping[str, Any]) -> None:
+    """Server-side apply with our field manager, taking ownership of our fields."""
+    await client.apply(codecs.from_dict(dict(manifest)), field_manager=FIELD_MANAGER, force=True)
+
+
+async def patch_model_deployment_status(
+    client: AsyncClient, namespace: str, name: str, status: Mapping[str, Any]
+) -> None:
+    try:
+        await client.patch(
+            ModelDeploymentResource.Status,
+            name,
+            {"status": dict(status)},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as error:
+        if error.status.code == 404:
+            raise ConflictError(f"{namespace}/{name} is gone") from error
+        raise
+
+
+async def post_event(
+    client: AsyncClient,
+    involved: Mapping[str, Any],
+    *,
+    type_: str,
+    reason: str,
+    message: str,
+) -> None:
+    """A core/v1 Event on the object (what `kubectl describe` shows). Best effort."""
+    meta = involved["metadata"]
+    now = datetime.datetime.now(datetime.UTC)
+    event = Event(
+        metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+        involvedObject=ObjectReference(
+            apiVersion=involved["apiVersion"],
+            kind=involved["kind"],
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+            resourceVersion=meta.get("resourceVersion"),
+        ),
+        type=type_,
+        reason=reason,
+        message=message[:1024],
+        source=EventSource(component=FIELD_MANAGER),
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+        reportingComponent=FIELD_MANAGER,
+        reportingInstance=FIELD_MANAGER,
+    )
+    try:
+        await client.create(event)
+    except ApiError as error:  # events are advisory; never fail a reconcile on them
+        log.warning("could not post event %s on %s: %s", reason, meta["name"], error)
+
+
+async def apply_config_map(
+    client: AsyncClient,
+    namespace: str,
+    name: str,
+    data: Mapping[str, str],
+    labels: Mapping[str, str],
+) -> None:
+    config_map = ConfigMap(
+        metadata=ObjectMeta(name=name, namespace=namespace, labels=dict(labels)), data=dict(data)
+    )
+    await client.apply(config_map, field_manager=FIELD_MANAGER, force=True)
+
+
+async def read_config_map(client: AsyncClient, namespace: str, name: str) -> dict[str, str] | None:
+    try:
+        config_map = await client.get(ConfigMap, name, namespace=namespace)
+    except ApiError as error:
+        if error.status.code == 404:
+            return None
+        raise
+    return dict(config_map.data or {})

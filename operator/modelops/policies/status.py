@@ -1,0 +1,184 @@
+"""Deciding a ModelDeployment's status from what is in the cluster (pure).
+
+Conditions follow kstatus conventions, so `kubectl wait --for=condition=Ready`, Argo CD and
+Flux read them without custom health scripts:
+
+* Ready: all desired replicas of the stable slot are ready (or scaled to zero).
+* Progressing: the workload is moving towards the spec (rolling out, waiting for pods).
+* Degraded: something will not fix itself (crash loop, image pull, deadline exceeded).
+
+Reasons explain the first thing a user must know, e.g. InsufficientGPU with the
+scheduler's own message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelops.api.conditions import find_condition, make_condition, set_condition
+from modelops.api.status import (
+    DEGRADED,
+    PROGRESSING,
+    READY,
+    Condition,
+    ModelDeploymentStatus,
+    Phase,
+    SlotStatus,
+)
+from modelops.policies.observed import FAILING_WAIT_REASONS, Observed
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The three conditions' (status, reason, message) before timestamps are applied."""
+
+    ready: tuple[str, str, str]
+    progressing: tuple[str, str, str]
+    degraded: tuple[str, str, str]
+    phase: Phase
+
+
+def assess(observed: Observed, *, slot: str, desired: int, generation: int) -> Assessment:
+    deployment = observed.deployments.get(slot)
+    pods = observed.pods_of(slot)
+    ready_pods = sum(p.ready for p in pods)
+    unschedulable = [p for p in pods if p.unschedulable_message]
+    failing = sorted({r for p in pods for r in p.waiting_reasons if r in FAILING_WAIT_REASONS})
+
+    if failing:
+        degraded = ("True", failing[0], f"pods of slot {slot} are in {', '.join(failing)}")
+    elif deployment is not None and deployment.progress_deadline_exceeded:
+        degraded = (
+            "True",
+            "ProgressDeadlineExceeded",
+            f"deployment {deployment.name} did not become available in time",
+        )
+    else:
+        degraded = ("False", "AsExpected", "")
+
+    if deployment is None:
+        ready = ("False", "Creating", f"creating the workload of slot {slot}")
+        progressing = ("True", "Creating", ready[2])
+    elif unschedulable:
+        message = unschedulable[0].unschedulable_message or ""
+        reason = "InsufficientGPU" if f"Insufficient {GPU_RESOURCE}" in message else "Unschedulable"
+        ready = ("False", reason, message)
+        progressing = (
+            "True",
+            "WaitingForCapacity",
+            f"{len(unschedulable)} pod(s) cannot be scheduled: {message}",
+        )
+    elif desired == 0:
+        done = not pods
+        ready = ("True", "ScaledToZero", "scaled to zero replicas")
+        progressing = (
+            "False" if done else "True",
+            "ScaledToZero" if done else "ScalingDown",
+            "no replicas requested",
+        )
+    else:
+        rolled_out = (
+            deployment.observed_generation >= deployment.generation
+            and deployment.updated_replicas >= desired
+        )
+        if ready_pods >= desired and rolled_out:
+            ready = ("True", "AllReplicasReady", f"{ready_pods}/{desired} replicas ready")
+            progressing = ("False", "RolloutComplete", f"revision running on slot {slot}")
+        else:
+            ready = ("False", "WaitingForReplicas", f"{ready_pods}/{desired} replicas ready")
+            progressing = ("True", "RollingOut", f"{ready_pods}/{desired} replicas ready")
+
+    phase: Phase
+    if degraded[0] == "True":
+        phase = "Degraded"
+    elif ready[0] == "True" and progressing[0] == "False":
+        phase = "Ready"
+    elif ready_pods == 0 and (unschedulable or deployment is None):
+        phase = "Pending"
+    else:
+        phase = "Progressing"
+    return Assessment(ready, progressing, degraded, phase)
+
+
+def derive_status(
+    observed: Observed,
+    *,
+    slot: str,
+    revision: str,
+    desired: int,
+    generation: int,
+    served_name: str,
+    selector: str,
+    previous: ModelDeploymentStatus | None,
+    now: datetime,
+) -> ModelDeploymentStatus:
+    """The whole status; lastTransitionTime moves only when a condition's status changes."""
+    assessment = assess(observed, slot=slot, desired=desired, generation=generation)
+    conditions: list[Condition] = list(previous.conditions) if previous else []
+    for type_, (status, reason, message) in (
+        (READY, assessment.ready),
+        (PROGRESSING, assessment.progressing),
+        (DEGRADED, assessment.degraded),
+    ):
+        new = make_condition(
+            type_,
+            status,
+            reason,
+            message,
+            now=now,  # type: ignore[arg-type]
+            observed_generation=generation,
+        )
+        conditions = set_condition(conditions, new, now)
+    live = [p for p in observed.pods if not p.deleting]
+    slot_pods = observed.pods_of(slot)
+    return ModelDeploymentStatus(
+        observed_generation=generation,
+        phase=assessment.phase,
+        conditions=conditions,
+        served_model_name=served_name,
+        replicas=len(live),
+        ready_replicas=sum(p.ready for p in live),
+        desired_replicas=desired,
+        selector=selector,
+        stable=SlotStatus(slot=slot, revision=revision, replicas=len(slot_pods)),
+    )
+
+
+@dataclass(frozen=True)
+class Transition:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def transitions(
+    previous: ModelDeploymentStatus | None, current: ModelDeploymentStatus
+) -> list[Transition]:
+    """Events worth posting: a condition whose status or reason changed."""
+    events = []
+    for condition in current.conditions:
+        before = find_condition(previous.conditions, condition.type) if previous else None
+        if before is not None and (before.status, before.reason) == (
+            condition.status,
+            condition.reason,
+        ):
+            continue
+        bad = (condition.type == DEGRADED and condition.status == "True") or (
+            condition.type == READY
+            and condition.status == "False"
+            and condition.reason in ("InsufficientGPU", "Unschedulable")
+        )
+        if condition.type == PROGRESSING and before is None:
+            continue  # Ready tells the same story at creation
+        text = condition.message or condition.reason
+        events.append(
+            Transition(
+                "Warning" if bad else "Normal",
+                condition.reason,
+                f"{condition.type}={condition.status}: {text}",
+            )
+        )
+    return events
