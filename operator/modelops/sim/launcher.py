@@ -365,6 +365,8 @@ def main(kubeconfig: str) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("httpx", "httpx2", "httpcore"):  # one INFO line per API request otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if not Path(kubeconfig).is_file():
         print(f"modelops sim launcher: no kubeconfig at {kubeconfig}", file=sys.stderr)
         return 2
