@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import httpx
 
 from modelops.k8s.pods import ContainerInfo, PodInfo
 from modelops.sim.launcher import Launcher
-from modelops.sim.testing import free_port
+from modelops.sim.testing import SOURCE_ROOT, free_port
 
 POD_IP = "127.10.250.7"
 
@@ -81,9 +82,9 @@ def models_at(port: int) -> list[str]:
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 async def test_runs_probes_restarts_and_stops_simulators() -> None:
@@ -144,3 +145,30 @@ async def test_reconfigured_pod_replaces_its_simulator() -> None:
         await eventually(lambda: models_at(port) == ["other"])
     finally:
         await launcher.stop_all()
+
+
+PARENT = """
+import subprocess, sys, time
+from modelops.sim.launcher import die_with_parent_hook
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=die_with_parent_hook()
+)
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+async def test_children_die_when_the_launcher_is_killed() -> None:
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PARENT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(SOURCE_ROOT)},
+    )
+    assert parent.stdout is not None
+    child_pid = int(await asyncio.wait_for(parent.stdout.readline(), 15))
+    assert alive(child_pid)
+    parent.kill()  # SIGKILL: the launcher gets no chance to clean up
+    await parent.wait()
+    await eventually(lambda: not alive(child_pid))
