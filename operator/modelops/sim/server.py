@@ -7,8 +7,8 @@ benchmark, and the launcher starts one process per pod, so the per-request path 
 one parser callback set, one dict lookup for the route, one transport write per response.
 
 Supported: keep-alive, pipelined requests (answered in order), Content-Length bodies, chunked
-streaming responses with write back-pressure, HEAD. Not supported (not needed by clients of an
-inference runtime): chunked request bodies are accepted by httptools, `Expect: 100-continue`.
+streaming responses with write back-pressure, HEAD, `Expect: 100-continue`. Chunked request
+bodies are decoded by httptools. Not supported (no inference client needs them): upgrades.
 """
 
 from __future__ import annotations
@@ -132,6 +132,11 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        # curl sends `Expect: 100-continue` for bodies over 1 KiB and waits a second without it.
+        if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
