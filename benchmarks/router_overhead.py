@@ -36,10 +36,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from modelops.router.testing import free_port, running_router
+from modelops.router.upstream import UpstreamClient, UpstreamResponse
 from modelops.sim.testing import running_simulator
 
 MODEL = "bench-model"
@@ -47,7 +47,8 @@ LITELLM_VENV = Path.home() / ".cache" / "modelops" / "bench-venvs" / "litellm"
 PHASE_DEADLINE_SECONDS = 120.0
 # LiteLLM refuses to start without a strong master key; the other targets ignore the header.
 MASTER_KEY = "sk-" + secrets.token_hex(32)
-HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {MASTER_KEY}"}
+EXTRA_HEADERS = f"Authorization: Bearer {MASTER_KEY}\r\n"
+CHAT_PATH = "/v1/chat/completions"
 
 
 def chat_body(stream: bool) -> bytes:
@@ -59,6 +60,10 @@ def chat_body(stream: bool) -> bytes:
     if stream:
         body["stream"] = True
     return json.dumps(body).encode()
+
+
+PLAIN_BODY = chat_body(stream=False)
+STREAM_BODY = chat_body(stream=True)
 
 
 @dataclass
@@ -78,56 +83,101 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def _measure(name: str, base_url: str, args: argparse.Namespace) -> Figures:
-    figures = Figures(name)
-    url = base_url + "/v1/chat/completions"
-    plain, streaming = chat_body(False), chat_body(True)
-    connector = aiohttp.TCPConnector(limit=64)
-    async with aiohttp.ClientSession(connector=connector) as session:
+@dataclass
+class Samples:
+    latencies: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    ttfts: list[float] = field(default_factory=list)
+    errors: int = 0
 
-        async def call() -> float:
-            started = time.perf_counter()
-            async with session.post(url, data=plain, headers=HEADERS) as response:
-                await response.read()
-                if response.status != 200:
-                    figures.errors += 1
-            return time.perf_counter() - started
 
-        async def first_token() -> float:
-            started = time.perf_counter()
-            async with session.post(url, data=streaming, headers=HEADERS) as response:
-                elapsed = None
-                async for line in response.content:
-                    if elapsed is None and line.startswith(b"data:") and b"content" in line:
-                        elapsed = time.perf_counter() - started
-                if response.status != 200 or elapsed is None:
-                    figures.errors += 1
-                return elapsed if elapsed is not None else time.perf_counter() - started
+class LoadGenerator:
+    """Drives one target with the router's own upstream client (~3x aiohttp's request rate, so
+    the generator is not what limits the fastest targets)."""
 
+    def __init__(self, base_url: str, samples: Samples) -> None:
+        parsed = urlsplit(base_url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 80
+        self.samples = samples
+        self.client = UpstreamClient()
+
+    async def _post(self, body: bytes) -> UpstreamResponse:
+        return await self.client.request(
+            self.host, self.port, "POST", CHAT_PATH, body, extra_headers=EXTRA_HEADERS
+        )
+
+    async def call(self) -> float:
+        started = time.perf_counter()
+        response = await self._post(PLAIN_BODY)
+        await response.read()
+        response.close()
+        if response.status != 200:
+            self.samples.errors += 1
+        return time.perf_counter() - started
+
+    async def first_token(self) -> float:
+        started = time.perf_counter()
+        response = await self._post(STREAM_BODY)
+        elapsed = None
+        while (chunk := await response.next_chunk()) is not None:
+            if elapsed is None and b"content" in chunk:
+                elapsed = time.perf_counter() - started
+        response.close()
+        if response.status != 200 or elapsed is None:
+            self.samples.errors += 1
+        return elapsed if elapsed is not None else time.perf_counter() - started
+
+    async def round(self, args: argparse.Namespace, rounds: int) -> None:
         async with asyncio.timeout(PHASE_DEADLINE_SECONDS):
-            for _ in range(args.warmup):
-                await call()
-            samples = [await call() for _ in range(args.latency_requests)]
-        figures.median_ms = statistics.median(samples) * 1000
-        figures.p99_ms = _percentile(samples, 0.99) * 1000
+            for _ in range(args.latency_requests // rounds):
+                self.samples.latencies.append(await self.call())
+            remaining = args.throughput_requests // rounds
+            done = 0
+            stop_at = time.perf_counter() + args.throughput_seconds / rounds
 
-        remaining = args.throughput_requests
+            async def worker() -> None:
+                nonlocal remaining, done
+                while remaining > 0 and time.perf_counter() < stop_at:
+                    remaining -= 1
+                    await self.call()
+                    done += 1
 
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await call()
-
-        async with asyncio.timeout(PHASE_DEADLINE_SECONDS):
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-            figures.rps = args.throughput_requests / (time.perf_counter() - started)
+            self.samples.rates.append(done / (time.perf_counter() - started))
+            for _ in range(args.stream_requests // rounds):
+                self.samples.ttfts.append(await self.first_token())
 
+
+async def _measure_all(targets: dict[str, str], args: argparse.Namespace) -> dict[str, Samples]:
+    """Rounds interleave the targets so background load on the machine hits all of them alike."""
+    samples = {name: Samples() for name in targets}
+    generators = {name: LoadGenerator(url, samples[name]) for name, url in targets.items()}
+    for name, generator in generators.items():
         async with asyncio.timeout(PHASE_DEADLINE_SECONDS):
-            ttfts = [await first_token() for _ in range(args.stream_requests)]
-        figures.ttft_median_ms = statistics.median(ttfts) * 1000
-    return figures
+            for _ in range(args.warmup):
+                await generator.call()
+        samples[name].errors = 0
+    for index in range(args.rounds):
+        for name, generator in generators.items():
+            print(f"round {index + 1}/{args.rounds}: {name}", flush=True)
+            await generator.round(args, args.rounds)
+    for generator in generators.values():
+        await generator.client.close()
+    return samples
+
+
+def _figures(name: str, samples: Samples) -> Figures:
+    return Figures(
+        name,
+        median_ms=statistics.median(samples.latencies) * 1000,
+        p99_ms=_percentile(samples.latencies, 0.99) * 1000,
+        rps=statistics.median(samples.rates),
+        ttft_median_ms=statistics.median(samples.ttfts) * 1000,
+        errors=samples.errors,
+        extra={"rates": [round(rate) for rate in samples.rates]},
+    )
 
 
 def _wait_http(url: str, deadline_seconds: float, process: subprocess.Popen[bytes]) -> None:
@@ -275,8 +325,10 @@ def install_peers() -> None:
 
 def report(results: list[Figures], args: argparse.Namespace) -> None:
     print(
-        f"\nbackend: vLLM simulator, chat, max_tokens=8; latency over {args.latency_requests} "
-        f"sequential requests, throughput {args.throughput_requests} requests at concurrency "
+        f"\nbackend: vLLM simulator, chat, max_tokens=8, {args.rounds} interleaved rounds; "
+        f"latency over {args.latency_requests} "
+        f"sequential requests, throughput up to {args.throughput_requests} requests or "
+        f"{args.throughput_seconds:g} s per target at concurrency "
         f"{args.concurrency}, TTFT over {args.stream_requests} streams\n"
     )
     direct = next(f for f in results if f.name == "direct")
@@ -318,9 +370,13 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency-requests", type=int, default=1000)
-    parser.add_argument("--throughput-requests", type=int, default=4000)
-    parser.add_argument("--stream-requests", type=int, default=200)
+    parser.add_argument("--latency-requests", type=int, default=1500)
+    parser.add_argument("--throughput-requests", type=int, default=15000)
+    parser.add_argument(
+        "--throughput-seconds", type=float, default=15.0, help="cap per target, all rounds"
+    )
+    parser.add_argument("--stream-requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--only", nargs="*", choices=["modelops", "litellm", "nginx"])
@@ -331,10 +387,11 @@ def main() -> int:
         install_peers()
     wanted = args.only or ["modelops", "litellm", "nginx"]
     results: list[Figures] = []
+    skipped: list[Figures] = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="router-bench-")))
         sim = stack.enter_context(running_simulator("vllm", [MODEL]))
-        targets: list[tuple[str, Any]] = [("direct", lambda: _nullcontext(sim.url))]
+        starters: list[tuple[str, Any]] = []
         if "modelops" in wanted:
             config = {
                 "models": {
@@ -344,27 +401,24 @@ def main() -> int:
                     }
                 }
             }
-            targets.append(("modelops", lambda: _router_url(config)))
+            starters.append(("modelops", lambda: _router_url(config)))
         if "litellm" in wanted:
-            targets.append(("litellm", lambda: litellm_proxy(sim.url, workdir)))
+            starters.append(("litellm", lambda: litellm_proxy(sim.url, workdir)))
         if "nginx" in wanted:
-            targets.append(("nginx", lambda: nginx_proxy(f"127.0.0.1:{sim.port}", workdir)))
-        for name, start in targets:
-            print(f"measuring {name} ...", flush=True)
+            starters.append(("nginx", lambda: nginx_proxy(f"127.0.0.1:{sim.port}", workdir)))
+        targets = {"direct": sim.url}
+        for name, start in starters:
+            print(f"starting {name} ...", flush=True)
             try:
-                with start() as url:
-                    results.append(asyncio.run(_measure(name, url, args)))
+                targets[name] = stack.enter_context(start())
             except (OSError, RuntimeError, TimeoutError) as error:
-                results.append(Figures(name, skipped=str(error)))
+                skipped.append(Figures(name, skipped=str(error)))
+        samples = asyncio.run(_measure_all(targets, args))
+        results = [_figures(name, samples[name]) for name in targets] + skipped
     report(results, args)
     if args.json:
         args.json.write_text(json.dumps([f.__dict__ for f in results], indent=2))
     return 0
-
-
-@contextmanager
-def _nullcontext(url: str) -> Iterator[str]:
-    yield url
 
 
 @contextmanager

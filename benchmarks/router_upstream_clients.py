@@ -1,11 +1,13 @@
-"""Which HTTP client should the router use upstream? httpx.AsyncClient vs aiohttp.ClientSession.
+"""Which HTTP client should the router use upstream? httpx vs aiohttp vs our own.
 
-Both clients call the same vLLM simulator (non-streaming chat, 8 tokens) on loopback, one after
-the other in one process and one run: latency at concurrency 1 (median, p99) and requests/s at
-concurrency 32. Also measures the stdlib `json` cost of one request/response (orjson is not
-available to the router), to show it is small next to the client's own cost.
+httpx.AsyncClient, aiohttp.ClientSession and `modelops.router.upstream.UpstreamClient`
+(asyncio protocol + httptools, what the router uses) call the same vLLM simulator
+(non-streaming chat, 8 tokens) on loopback, one after the other, in one process and one run:
+latency at concurrency 1 (median, p99) and requests/s at concurrency 32. Also measures the
+stdlib `json` cost of one request/response (orjson is not available to the router), to show
+it is small next to the client's own cost.
 
-    PYTHONPATH=operator .venv/bin/python benchmarks/router_upstream_clients.py [--requests 2000]
+    PYTHONPATH=operator .venv/bin/python benchmarks/router_upstream_clients.py [--requests 4000]
 
 Bounded: a fixed number of requests per measurement and a 120 s overall deadline.
 """
@@ -18,10 +20,12 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 
+from modelops.router.upstream import UpstreamClient
 from modelops.sim.testing import running_simulator
 
 BODY = json.dumps(
@@ -80,6 +84,18 @@ async def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
                 assert response.status == 200
 
         results["aiohttp"] = await run_one(aiohttp_call, requests)
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    upstream = UpstreamClient()
+
+    async def modelops_call() -> None:
+        response = await upstream.request(host, port, "POST", parsed.path, BODY)
+        await response.read()
+        response.close()
+        assert response.status == 200
+
+    results["modelops"] = await run_one(modelops_call, requests)
+    await upstream.close()
     return results
 
 
@@ -125,7 +141,7 @@ def json_cost_us(rounds: int = 20000) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=4000)
     args = parser.parse_args()
     with running_simulator("vllm", ["bench"]) as sim:
         url = sim.url + "/v1/chat/completions"
@@ -141,8 +157,9 @@ def main() -> int:
             f"{name:10} {figures['median_ms']:10.3f} {figures['p99_ms']:8.3f} "
             f"{figures['rps_c32']:10.0f}"
         )
-    ratio = results["aiohttp"]["rps_c32"] / results["httpx"]["rps_c32"]
-    print(f"aiohttp/httpx throughput ratio at concurrency 32: {ratio:.2f}x")
+    for name in ("aiohttp", "modelops"):
+        ratio = results[name]["rps_c32"] / results["httpx"]["rps_c32"]
+        print(f"{name}/httpx throughput ratio at concurrency 32: {ratio:.2f}x")
     parse, dump = json_cost_us()
     print(f"stdlib json: parse request+response {parse:.1f} us, dump response {dump:.1f} us")
     return 0

@@ -1,7 +1,7 @@
 """The router's ASGI app: `create_app(...)` builds one; uvicorn serves it.
 
 Raw ASGI (no framework) so the per-request cost is one dict lookup for the route, one JSON
-parse of the body and the upstream call. All clients (the aiohttp session) and background tasks
+parse of the body and the upstream call. The upstream client (`upstream.py`) and background tasks
 (config follower, endpoint watcher, health checks) are created in the lifespan startup and
 closed at shutdown; nothing lives at module level.
 """
@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelops.api.router_config import RouterConfig, RouterConfigError, usable_config
@@ -40,6 +39,7 @@ from modelops.router.sources import (
 from modelops.router.state import Snapshot, StateRegistry
 from modelops.router.streams import dumps
 from modelops.router.translate_ollama import TranslationError
+from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class RouterApp:
         self.config_loaded_at: float | None = None
         self._endpoint_map: EndpointMap = {}
         self._problems: list[str] = []
-        self._session: aiohttp.ClientSession | None = None
+        self._upstream: UpstreamClient | None = None
         self._forwarder: Forwarder | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoint_task: asyncio.Task[None] | None = None
@@ -166,15 +166,12 @@ class RouterApp:
     # ----------------------------------------------------------------- lifecycle
 
     async def startup(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False
-        )
-        self._forwarder = Forwarder(self._session, self.metrics)
+        self._upstream = UpstreamClient()
+        self._forwarder = Forwarder(self._upstream, self.metrics)
         self._tasks = [
             asyncio.create_task(self._follow_config(), name="router-config"),
             asyncio.create_task(
-                run_health_checks(self._session, lambda: self.snapshot), name="router-health"
+                run_health_checks(self._upstream, lambda: self.snapshot), name="router-health"
             ),
         ]
 
@@ -185,8 +182,8 @@ class RouterApp:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._session is not None:
-            await self._session.close()
+        if self._upstream is not None:
+            await self._upstream.close()
 
     async def wait_configured(self, limit_seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):

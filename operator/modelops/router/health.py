@@ -11,28 +11,29 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiohttp
-
 from modelops.router.state import HEALTH_PATHS, EndpointState, Snapshot
+from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
 
-async def probe(
-    session: aiohttp.ClientSession, endpoint: EndpointState, limit: float
-) -> str | None:
+async def probe(client: UpstreamClient, endpoint: EndpointState, limit: float) -> str | None:
     """None when healthy, else the reason."""
-    url = endpoint.base_url + HEALTH_PATHS.get(endpoint.engine, "/")
+    path = HEALTH_PATHS.get(endpoint.engine, "/")
     try:
-        async with asyncio.timeout(limit), session.get(url) as response:
-            await response.read()
-            if response.status == 200:
-                return None
-            return f"health check answered {response.status}"
+        async with asyncio.timeout(limit):
+            response = await client.request(endpoint.host, endpoint.port, "GET", path)
+            try:
+                await response.read()
+            finally:
+                response.close()
     except TimeoutError:
         return f"health check timed out after {limit:g} s"
-    except (aiohttp.ClientError, OSError) as error:
-        return f"health check failed: {error}"
+    except OSError as error:
+        return f"health check failed: {error or type(error).__name__}"
+    if response.status == 200:
+        return None
+    return f"health check answered {response.status}"
 
 
 def apply_probe(endpoint: EndpointState, failure: str | None) -> bool:
@@ -48,10 +49,10 @@ def apply_probe(endpoint: EndpointState, failure: str | None) -> bool:
     return was != endpoint.healthy
 
 
-async def check_once(session: aiohttp.ClientSession, snapshot: Snapshot) -> None:
+async def check_once(client: UpstreamClient, snapshot: Snapshot) -> None:
     endpoints = snapshot.all_endpoints()
     limit = snapshot.config.health_check.timeout_seconds
-    results = await asyncio.gather(*(probe(session, e, limit) for e in endpoints))
+    results = await asyncio.gather(*(probe(client, e, limit) for e in endpoints))
     for endpoint, failure in zip(endpoints, results, strict=True):
         if apply_probe(endpoint, failure):
             state = "back in" if endpoint.healthy else f"out ({failure})"
@@ -63,9 +64,7 @@ async def check_once(session: aiohttp.ClientSession, snapshot: Snapshot) -> None
         model.health.observe(model.has_usable, now)
 
 
-async def run_health_checks(
-    session: aiohttp.ClientSession, current: Callable[[], Snapshot | None]
-) -> None:
+async def run_health_checks(client: UpstreamClient, current: Callable[[], Snapshot | None]) -> None:
     """Forever (until cancelled); the interval is re-read from each round's config."""
     while True:
         snapshot = current()
@@ -73,7 +72,7 @@ async def run_health_checks(
         if snapshot is not None:
             interval = snapshot.config.health_check.interval_seconds
             try:
-                await check_once(session, snapshot)
+                await check_once(client, snapshot)
             except Exception:  # a bug here must not stop health checking for good
                 log.exception("health check round failed")
         await asyncio.sleep(interval)

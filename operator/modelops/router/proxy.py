@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-import aiohttp
-
 from modelops.router.adapters import (
     Operation,
     StreamPlan,
@@ -36,12 +34,12 @@ from modelops.router.routing import RequestClass, order_candidates, pick_endpoin
 from modelops.router.state import EndpointState, ModelRuntime, Snapshot
 from modelops.router.streams import NdjsonDecoder, SseDecoder, dumps, ndjson_line, sse_event
 from modelops.router.translate_ollama import JsonDict, TranslationError, UpstreamStreamError
+from modelops.router.upstream import UpstreamClient, UpstreamResponse
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
-JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_ERROR_BODY = 64 * 1024
 
 
@@ -72,8 +70,8 @@ def next_request_id(kind: str) -> str:
 
 
 class Forwarder:
-    def __init__(self, session: aiohttp.ClientSession, metrics: RouterMetrics) -> None:
-        self.session = session
+    def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
+        self.upstream = upstream
         self.metrics = metrics
         self._rotation = itertools.count()
 
@@ -174,12 +172,12 @@ class Forwarder:
         try:
             try:
                 async with asyncio.timeout(limit):
-                    response = await self.session.post(
-                        endpoint.base_url + path, data=payload, headers=JSON_HEADERS
+                    response = await self.upstream.request(
+                        endpoint.host, endpoint.port, "POST", path, payload
                     )
             except TimeoutError:
                 self._timed_out(model, endpoint, limit)
-            except (aiohttp.ClientError, OSError) as error:
+            except OSError as error:
                 self._connect_failed(snapshot, model, endpoint, error)
             try:
                 await self._relay(
@@ -198,7 +196,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         raw_ok: bool,
         split: bool,
         limit: float,
@@ -228,7 +226,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         raw_ok: bool,
         split: bool,
         limit: float,
@@ -238,7 +236,7 @@ class Forwarder:
                 data = await response.read()
         except TimeoutError:
             self._timed_out(model, endpoint, limit)
-        except (aiohttp.ClientError, OSError) as error:
+        except OSError as error:
             self._passive_failure(None, model, endpoint, f"connection lost: {error}")
             raise RetryableFailure(f"{endpoint.address}: connection lost ({error})") from None
         _mark_success(endpoint)
@@ -277,7 +275,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         raw_ok: bool,
         split: bool,
         limit: float,
@@ -297,27 +295,26 @@ class Forwarder:
         )
         raw_stream = raw_ok and op.client_api == "openai" and model.backend_model == model.name
         started_response = False
-        chunks = response.content.iter_any()
         labels = (model.name, endpoint.track)
         while True:
             try:
                 async with asyncio.timeout(limit):
-                    data = await anext(chunks)
-            except StopAsyncIteration:
-                break
+                    data = await response.next_chunk()
             except TimeoutError:
                 if not started_response:
                     self._timed_out(model, endpoint, limit)
                 self.metrics.errors.labels(*labels, "timeout").inc()
                 await _send_stream_error(send, plan, f"model {model.name!r} stalled for {limit:g}s")
                 return
-            except (aiohttp.ClientError, OSError) as error:
+            except OSError as error:
                 self._passive_failure(snapshot, model, endpoint, f"stream broken: {error}")
                 if not started_response:
                     raise RetryableFailure(f"{endpoint.address}: stream broken ({error})") from None
                 self.metrics.errors.labels(*labels, "stream_broken").inc()
                 await _send_stream_error(send, plan, "the backend connection broke mid-stream")
                 return
+            if data is None:
+                break
             if raw_stream:
                 out = data
                 if b'"completion_tokens"' in data:
@@ -423,11 +420,11 @@ def _usage_in_raw_sse(data: bytes) -> Any:
     return None
 
 
-async def _read_bounded(response: aiohttp.ClientResponse, limit: float) -> bytes:
+async def _read_bounded(response: UpstreamResponse, limit: float) -> bytes:
     try:
         async with asyncio.timeout(limit):
-            return await response.content.read(MAX_ERROR_BODY)
-    except (TimeoutError, aiohttp.ClientError, OSError):
+            return await response.read(MAX_ERROR_BODY)
+    except OSError:
         return b""
 
 
