@@ -90,6 +90,31 @@ def test_completions(client: openai.OpenAI) -> None:
     assert response.usage.completion_tokens == 5
 
 
+def test_completions_batch_of_prompts(client: openai.OpenAI) -> None:
+    response = client.completions.create(model="demo", prompt=["one", "two"], max_tokens=3)
+    assert [choice.index for choice in response.choices] == [0, 1]
+    assert response.usage is not None
+    assert response.usage.completion_tokens == 6
+
+
+def test_streaming_completions_with_usage(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.completions.create(
+            model="demo",
+            prompt="Once upon",
+            max_tokens=4,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(chunk.choices[0].text for chunk in chunks if chunk.choices)
+    whole = client.completions.create(model="demo", prompt="Once upon", max_tokens=4)
+    assert text == whole.choices[0].text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 4
+
+
 def test_embeddings(client: openai.OpenAI) -> None:
     response = client.embeddings.create(model="demo", input=["alpha", "beta"])
     assert [item.index for item in response.data] == [0, 1]

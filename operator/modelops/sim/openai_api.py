@@ -4,6 +4,7 @@ checks) comes in through a `Flavour`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -92,6 +93,20 @@ def _response_format(body: JsonObject) -> tuple[bool, JsonObject | None]:
     if kind not in (None, "text"):
         raise ApiError(400, f"unsupported response_format type {kind!r}")
     return False, None
+
+
+def _prompts(prompt: Any) -> list[str]:
+    """`prompt` as vLLM accepts it: a string, token ids, or a batch of either."""
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and prompt:
+        if all(isinstance(p, int) for p in prompt):
+            return [" ".join(str(p) for p in prompt)]
+        if all(isinstance(p, str) for p in prompt):
+            return list(prompt)
+        if all(isinstance(p, list) and all(isinstance(t, int) for t in p) for p in prompt):
+            return [" ".join(str(t) for t in p) for p in prompt]
+    raise ApiError(400, "Field required: prompt (a string, token ids, or a list of them)")
 
 
 def _usage(generation: Generation) -> JsonObject:
@@ -249,30 +264,31 @@ class OpenAIRoutes:
     async def completions(self, request: Request) -> Response | StreamResponse:
         try:
             body = parse_json_object(request)
-            prompt = body.get("prompt")
-            if isinstance(prompt, list) and prompt and all(isinstance(p, int) for p in prompt):
-                prompt = " ".join(str(p) for p in prompt)  # token ids
-            if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-                prompt = prompt[0]
-            if not isinstance(prompt, str):
-                raise ApiError(400, "Field required: prompt (a string)")
+            prompts = _prompts(body.get("prompt"))
             model = self._model(body)
             max_tokens = _positive_int(body, "max_tokens")
             if max_tokens is None:
                 max_tokens = 16  # the OpenAI completions API default, which vLLM follows
-            generation = self.engine.plan(prompt, max_tokens)
-            self._check_context(generation.prompt_tokens, max_tokens)
+            generations = [self.engine.plan(prompt, max_tokens) for prompt in prompts]
+            for generation in generations:
+                self._check_context(generation.prompt_tokens, max_tokens)
+            stream = body.get("stream") is True
+            if stream and len(generations) > 1:
+                raise ApiError(400, "the simulator streams one prompt per request")
             self._fault()
         except ApiError as error:
             return self.error(error)
         request_id = "cmpl-" + os.urandom(16).hex()
         created = int(time.time())
-        if body.get("stream") is True:
+        if stream:
             options = body.get("stream_options")
             usage = isinstance(options, dict) and options.get("include_usage") is True
-            chunks = self._completion_chunks(request_id, created, model, generation, usage)
+            chunks = self._completion_chunks(request_id, created, model, generations[0], usage)
             return StreamResponse(chunks)
-        await self.engine.complete(generation)
+        # A batch of prompts runs in parallel, one scheduler slot each, as in vLLM.
+        await asyncio.gather(*(self.engine.complete(g) for g in generations))
+        prompt_tokens = sum(g.prompt_tokens for g in generations)
+        completion_tokens = sum(g.completion_tokens for g in generations)
         return json_response(
             {
                 "id": request_id,
@@ -281,14 +297,20 @@ class OpenAIRoutes:
                 "model": model,
                 "choices": [
                     {
-                        "index": 0,
+                        "index": index,
                         "text": generation.text,
                         "logprobs": None,
                         "finish_reason": generation.finish_reason,
                         "stop_reason": None,
                     }
+                    for index, generation in enumerate(generations)
                 ],
-                "usage": _usage(generation),
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "completion_tokens": completion_tokens,
+                    "prompt_tokens_details": None,
+                },
             }
         )
 
