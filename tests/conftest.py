@@ -8,13 +8,18 @@ real one): then nothing is started or stopped, and tests that need the simulated
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
+import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +89,132 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
         yield name
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 60, what: str = "condition"
+) -> Any:
+    """Poll `predicate` until it returns something truthy (bounded); return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class OperatorProcess:
+    """`modelops operator` as a subprocess against the test cluster."""
+
+    def __init__(self, cluster: ClusterHandle, config_namespace: str, log_dir: Path) -> None:
+        self.cluster = cluster
+        self.config_namespace = config_namespace
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = log_dir / "operator-0.log"
+        self.starts = 0
+
+    def start(self, *extra: str) -> None:
+        port = free_port()
+        self.log_path = self.log_dir / f"operator-{self.starts}.log"
+        self.starts += 1
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelops",
+                    "operator",
+                    "--kubeconfig",
+                    str(self.cluster.kubeconfig),
+                    "--router-config-namespace",
+                    self.config_namespace,
+                    "--liveness",
+                    f"http://127.0.0.1:{port}/healthz",
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}/healthz"
+
+        def alive() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"operator exited:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_until(alive, timeout=60, what="operator liveness")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def router_config(self) -> dict[str, Any]:
+        import yaml
+
+        result = self.cluster.kubectl(
+            "get",
+            "configmap",
+            "-n",
+            self.config_namespace,
+            "modelops-router-config",
+            "-o",
+            "json",
+            check=False,
+        )
+        if result.returncode != 0:
+            return {}
+        data = json.loads(result.stdout).get("data", {})
+        return yaml.safe_load(data.get("config.yaml", "")) or {}
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterHandle) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.modelops.io", "--timeout=60s"
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: ClusterHandle, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    config_namespace = "modelops-system"
+    cluster.kubectl("create", "namespace", config_namespace, check=False)
+    process = OperatorProcess(cluster, config_namespace, tmp_path_factory.mktemp("operator"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -108,13 +108,15 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
         for kind in CHILD_KINDS
         for child in children.get(kind, ())
     }
-    for manifest in plan_applies(wanted.all(), live):
+    applies = plan_applies(wanted.all(), live)
+    for manifest in applies:
         log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
         await writes.apply(ctx.client, manifest)
 
     status = _status(md, body, slot, children, ctx)
     await _publish_status(ctx, body, status)
     ctx.on_change()
+    log.info("reconciled %s/%s: %s, %d applied", namespace, name, status.phase, len(applies))
     return None if status.phase == "Ready" else NOT_READY_RECHECK_SECONDS
 
 

@@ -63,13 +63,19 @@ class Cluster:
         return self.root / "logs"
 
     def records(self) -> list[ProcessRecord]:
-        if not self.state_file.exists():
-            return []
-        state = json.loads(self.state_file.read_text())
-        return [ProcessRecord.from_json(p) for p in state.get("processes", [])]
+        return [ProcessRecord.from_json(p) for p in self._state().get("processes", [])]
 
-    def _save(self, records: Sequence[ProcessRecord], ports: dict[str, int]) -> None:
-        state = {"processes": [r.to_json() for r in records], "ports": ports}
+    def _state(self) -> dict[str, Any]:
+        if not self.state_file.exists():
+            return {}
+        return dict(json.loads(self.state_file.read_text()))
+
+    def pod_network(self) -> int:
+        """n of this cluster's 127.<n>.0.0/16 pod network."""
+        return int(self._state().get("podNetwork", node_shapes.FIRST_POD_NETWORK))
+
+    def _save(self, records: Sequence[ProcessRecord], ports: dict[str, int], network: int) -> None:
+        state = {"processes": [r.to_json() for r in records], "ports": ports, "podNetwork": network}
         self.state_file.write_text(json.dumps(state, indent=2))
 
     def kubectl(
@@ -250,6 +256,9 @@ def up(
         )
     if cluster.root.exists():
         shutil.rmtree(cluster.root)
+    siblings = cluster.root.parent.iterdir() if cluster.root.parent.exists() else iter(())
+    others = [Cluster(p.name) for p in siblings if p.name != cluster.name]
+    network = node_shapes.pod_network(c.pod_network() for c in others if c.records())
     cluster.root.mkdir(parents=True)
     pki = write_pki(cluster.root / "pki")
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
@@ -263,7 +272,7 @@ def up(
         for name, command in commands.items():
             record = spawn(name, command, cluster.logs / f"{name}.log")
             records.append(record)
-            cluster._save(records, ports)
+            cluster._save(records, ports, network)
             if name == "etcd":
                 _wait_http(
                     f"http://127.0.0.1:{ports['etcd']}/health",
@@ -292,20 +301,9 @@ def up(
 def add_nodes(cluster: Cluster, shapes: Sequence[node_shapes.NodeShape]) -> list[str]:
     """Create simulated nodes of the given shapes; each gets an unused pod CIDR."""
     existing = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    used = {n["spec"].get("podCIDR", "") for n in existing}
-    first = 0
-    while f"{node_shapes.POD_CIDR_PREFIX}.{first}.0/24" in used:
-        first += 1
-    manifests = node_shapes.node_manifests(shapes, first_cidr_index=first)
-    # Pod CIDRs must stay unique even when earlier nodes left gaps.
-    taken = set(used)
-    index = first
-    for manifest in manifests:
-        while f"{node_shapes.POD_CIDR_PREFIX}.{index}.0/24" in taken:
-            index += 1
-        cidr = f"{node_shapes.POD_CIDR_PREFIX}.{index}.0/24"
-        manifest["spec"]["podCIDR"], manifest["spec"]["podCIDRs"] = cidr, [cidr]
-        taken.add(cidr)
+    used = [n["spec"].get("podCIDR", "") for n in existing]
+    cidrs = node_shapes.free_pod_cidrs(cluster.pod_network(), used)
+    manifests = node_shapes.node_manifests(shapes, cidrs)
     document = {"apiVersion": "v1", "kind": "List", "items": manifests}
     cluster.kubectl("create", "-f", "-", input=json.dumps(document))
     return [m["metadata"]["name"] for m in manifests]

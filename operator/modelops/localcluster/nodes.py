@@ -20,7 +20,7 @@ operator recommends, so workloads need the usual toleration, exactly as on a rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,9 @@ import yaml
 SIMULATED_LABEL = "modelops.io/simulated"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
-POD_CIDR_PREFIX = "127.10"  # node i gets 127.10.<i>.0/24; all of 127/8 is loopback on Linux
+# Each cluster gets a 127.<n>.0.0/16 of its own (so clusters side by side never share a pod
+# IP) and each node one /24 of it; all of 127/8 is loopback on Linux.
+FIRST_POD_NETWORK = 10
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,25 @@ def parse_shapes(text: str) -> tuple[NodeShape, ...]:
     return tuple(shapes)
 
 
-def node_manifest(shape: NodeShape, node_name: str, cidr_index: int) -> dict[str, Any]:
+def pod_network(taken: Iterable[int]) -> int:
+    """The first second octet (127.<n>/16) no other local cluster uses."""
+    used = set(taken)
+    for octet in range(FIRST_POD_NETWORK, 255):
+        if octet not in used:
+            return octet
+    raise ShapeError("no free 127.<n>.0.0/16 pod network left")
+
+
+def free_pod_cidrs(network: int, used: Iterable[str]) -> Iterator[str]:
+    """Unused /24s of 127.<network>/16, in order."""
+    taken = set(used)
+    for third in range(256):
+        cidr = f"127.{network}.{third}.0/24"
+        if cidr not in taken:
+            yield cidr
+
+
+def node_manifest(shape: NodeShape, node_name: str, pod_cidr: str) -> dict[str, Any]:
     """The Node object for one simulated node (status included: KWOK keeps it)."""
     labels = {
         "kubernetes.io/hostname": node_name,
@@ -137,7 +157,6 @@ def node_manifest(shape: NodeShape, node_name: str, cidr_index: int) -> dict[str
             labels["nvidia.com/gpu.memory"] = str(shape.gpu_memory_mib)
         capacity[GPU_RESOURCE] = str(shape.gpus)
         taints.append(GPU_TAINT)
-    pod_cidr = f"{POD_CIDR_PREFIX}.{cidr_index}.0/24"
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -151,16 +170,13 @@ def node_manifest(shape: NodeShape, node_name: str, cidr_index: int) -> dict[str
     }
 
 
-def node_manifests(
-    shapes: Iterable[NodeShape], *, first_cidr_index: int = 0
-) -> list[dict[str, Any]]:
-    """Manifests for every node of every shape, each with its own pod CIDR."""
+def node_manifests(shapes: Iterable[NodeShape], pod_cidrs: Iterator[str]) -> list[dict[str, Any]]:
+    """Manifests for every node of every shape, each with the next pod CIDR."""
     manifests = []
-    index = first_cidr_index
     for shape in shapes:
         for ordinal in range(shape.count):
-            manifests.append(node_manifest(shape, f"{shape.name}-{ordinal}", index))
-            index += 1
-    if index > 256:
-        raise ShapeError("at most 256 simulated nodes (one /24 of 127.10/16 each)")
+            cidr = next(pod_cidrs, None)
+            if cidr is None:
+                raise ShapeError("at most 256 simulated nodes per cluster (one /24 each)")
+            manifests.append(node_manifest(shape, f"{shape.name}-{ordinal}", cidr))
     return manifests

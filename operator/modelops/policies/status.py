@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from modelops.api.conditions import find_condition, make_condition, set_condition
 from modelops.api.status import (
@@ -22,6 +23,7 @@ from modelops.api.status import (
     PROGRESSING,
     READY,
     Condition,
+    ConditionStatus,
     ModelDeploymentStatus,
     Phase,
     SlotStatus,
@@ -125,10 +127,10 @@ def derive_status(
     ):
         new = make_condition(
             type_,
-            status,
+            cast(ConditionStatus, status),
             reason,
             message,
-            now=now,  # type: ignore[arg-type]
+            now=now,
             observed_generation=generation,
         )
         conditions = set_condition(conditions, new, now)
