@@ -9,7 +9,7 @@ crash loops.
 from __future__ import annotations
 
 import datetime
-import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,6 @@ from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
-
-log = logging.getLogger(__name__)
 
 SIMULATED_NODE_LABEL = "modelops.io/simulated"
 
@@ -47,27 +45,18 @@ def _time(value: datetime.datetime) -> str:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status_patch(
-    observation: ContainerObservation, pod_ready: bool, now: datetime.datetime
-) -> dict[str, Any]:
-    """A strategic-merge patch of pod status (conditions merge by type, containers by name)."""
-    container: dict[str, Any] = {
-        "name": observation.container,
-        "ready": observation.ready,
-        "restartCount": observation.restart_count,
-    }
+def container_update(observation: ContainerObservation) -> dict[str, Any]:
+    """The fields of one container status that the launcher owns (None means remove)."""
+    update: dict[str, Any] = {"ready": observation.ready, "restartCount": observation.restart_count}
     if observation.waiting_reason:
-        container["state"] = {"waiting": {"reason": observation.waiting_reason}, "running": None}
-        container["started"] = False
+        update["state"] = {"waiting": {"reason": observation.waiting_reason}}
+        update["started"] = False
     elif observation.started_at is not None:
-        container["state"] = {
-            "running": {"startedAt": _time(observation.started_at)},
-            "waiting": None,
-        }
-        container["started"] = True
+        update["state"] = {"running": {"startedAt": _time(observation.started_at)}}
+        update["started"] = True
     if observation.last_termination is not None:
         term = observation.last_termination
-        container["lastState"] = {
+        update["lastState"] = {
             "terminated": {
                 "exitCode": term.exit_code,
                 "reason": term.reason,
@@ -75,19 +64,37 @@ def status_patch(
                 "finishedAt": _time(term.finished_at),
             }
         }
-    pod_status = "True" if pod_ready else "False"
-    reason = None if pod_ready else "ContainersNotReady"
-    conditions = [
+    return update
+
+
+def merge_container_statuses(
+    existing: Sequence[Mapping[str, Any]], name: str, update: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The whole containerStatuses list with one entry updated.
+
+    The list is atomic for patches (no merge key), so a patch must carry every container's
+    status, or the others (and fields KWOK set, like image) would be lost.
+    """
+    statuses = [dict(status) for status in existing]
+    for status in statuses:
+        if status.get("name") == name:
+            status.update(update)
+            return statuses
+    return [*statuses, {"name": name, "image": "", "imageID": "", **update}]
+
+
+def ready_conditions(pod_ready: bool, now: datetime.datetime) -> list[dict[str, Any]]:
+    """Ready and ContainersReady; conditions merge by type in a strategic-merge patch."""
+    return [
         {
             "type": kind,
-            "status": pod_status,
+            "status": "True" if pod_ready else "False",
             "lastTransitionTime": _time(now),
-            "reason": reason,
+            "reason": None if pod_ready else "ContainersNotReady",
             "message": None if pod_ready else "containers with unready status",
         }
         for kind in ("Ready", "ContainersReady")
     ]
-    return {"status": {"conditions": conditions, "containerStatuses": [container]}}
 
 
 async def report_container(
@@ -99,10 +106,24 @@ async def report_container(
 ) -> bool:
     """Write one container's observed state and the pod's Ready conditions.
 
-    Returns False when the pod is gone (nothing to report to any more).
+    Callers serialise reports per pod (read-modify-write of the container list). Returns False
+    when the pod is gone (nothing to report to any more).
     """
-    patch = status_patch(observation, pod_ready, datetime.datetime.now(datetime.UTC))
     try:
+        current = await client.get(Pod, pod, namespace=namespace)
+        existing = [
+            status.to_dict()
+            for status in ((current.status.containerStatuses if current.status else None) or [])
+        ]
+        statuses = merge_container_statuses(
+            existing, observation.container, container_update(observation)
+        )
+        patch = {
+            "status": {
+                "conditions": ready_conditions(pod_ready, datetime.datetime.now(datetime.UTC)),
+                "containerStatuses": statuses,
+            }
+        }
         await client.patch(
             Pod.Status, pod, patch, namespace=namespace, patch_type=PatchType.STRATEGIC
         )
