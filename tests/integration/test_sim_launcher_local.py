@@ -22,12 +22,24 @@ from modelops.sim.testing import SOURCE_ROOT, free_port
 POD_IP = "127.10.250.7"
 
 
+class Status(dict[str, Any]):
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+
 class FakeApi:
+    """Records status patches; keeps the container list as the API server would."""
+
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []
+        self.statuses = [Status(name="vllm", image="vllm/vllm-openai:v0.10.0", ready=True)]
+
+    async def get(self, resource: Any, name: str, **_: Any) -> Any:
+        return SimpleNamespace(status=SimpleNamespace(containerStatuses=self.statuses))
 
     async def patch(self, resource: Any, name: str, patch: dict[str, Any], **_: Any) -> None:
         self.patches.append(patch)
+        self.statuses = [Status(s) for s in patch["status"]["containerStatuses"]]
 
     async def _nodes(self) -> AsyncIterator[Any]:
         yield SimpleNamespace(metadata=SimpleNamespace(name="gpu-0"))
@@ -110,8 +122,9 @@ async def test_runs_probes_restarts_and_stops_simulators() -> None:
             lambda: next((s for s in api.container_states() if s["restartCount"] == 1), None)
         )
         assert crash["ready"] is False
-        assert crash["lastState"]["terminated"]["exitCode"] == -9
+        assert crash["lastState"]["terminated"]["exitCode"] == 137
         assert crash["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        assert crash["image"] == "vllm/vllm-openai:v0.10.0"  # KWOK's fields survive
         await eventually(lambda: supervisor.pid != first_pid and models_at(port) == ["demo"])
         await eventually(lambda: api.container_states()[-1]["ready"])
 

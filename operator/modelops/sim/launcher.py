@@ -106,6 +106,7 @@ class Reporter:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._ready: dict[str, dict[str, bool]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def forget(self, key: SimulatorKey) -> None:
         uid, container = key
@@ -113,13 +114,18 @@ class Reporter:
         containers.pop(container, None)
         if not containers:
             self._ready.pop(uid, None)
+            self._locks.pop(uid, None)
 
     async def report(self, spec: SimulatorSpec, observation: ContainerObservation) -> bool:
         containers = self._ready.setdefault(spec.uid, {})
         containers[spec.container] = observation.ready
         pod_ready = all(containers.values())
+        lock = self._locks.setdefault(spec.uid, asyncio.Lock())
         try:
-            await report_container(self._client, spec.namespace, spec.pod, observation, pod_ready)
+            async with lock:  # read-modify-write of the pod's container list
+                await report_container(
+                    self._client, spec.namespace, spec.pod, observation, pod_ready
+                )
         except Exception as error:  # the API may be briefly away; the next change retries
             log.warning("status of %s/%s not written: %s", spec.namespace, spec.pod, error)
             return False
@@ -211,7 +217,9 @@ class Supervisor:
                 return
             finished = _utcnow()
             self._restart_count += 1
-            self._last_termination = Termination(code, self._started_at, finished)
+            # Kubernetes reports death by signal N as exit code 128 + N (SIGKILL: 137).
+            exit_code = code if code >= 0 else 128 - code
+            self._last_termination = Termination(exit_code, self._started_at, finished)
             stable = time.monotonic() - began >= STABLE_RUN_SECONDS
             failures = 1 if stable else failures + 1
             delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS)) - 1]
