@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from modelops.sim.knobs import ConfigError, add_arguments, config_from_args
@@ -34,7 +35,7 @@ def run_simulator(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args, os.environ)
     except ConfigError as error:
-        print(f"modelops sim: {error}")
+        print(f"modelops sim: {error}", file=sys.stderr)
         return 2
     from modelops.sim.app import run
 
