@@ -68,7 +68,7 @@ async def run_health_checks(client: UpstreamClient, current: Callable[[], Snapsh
     """Forever (until cancelled); the interval is re-read from each round's config."""
     while True:
         snapshot = current()
-        interval = 5.0
+        interval = 0.1  # no config yet: look again soon, so the first round is not 5 s late
         if snapshot is not None:
             interval = snapshot.config.health_check.interval_seconds
             try:
