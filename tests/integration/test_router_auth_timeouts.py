@@ -150,3 +150,29 @@ def test_malformed_requests_and_bad_config_reload(
         )
         assert answer.status_code == 200
         assert answer.json()["model"] == "fast-v2"
+
+
+def test_reloads_under_load_drop_no_request(
+    backends: tuple[RunningSimulator, RunningSimulator],
+) -> None:
+    fast, slow = backends
+    with running_router(_config(fast, slow)) as router, httpx.Client(timeout=10) as http:
+        body = {"model": "fast", "messages": MESSAGES, "max_tokens": 4}
+        statuses: list[int] = []
+        for index in range(300):
+            if index % 50 == 25:
+                # Alternate between two valid configs (the second adds a model and a task).
+                extra = {"tasks": {"chat": ["fast"]}} if index % 100 == 25 else {}
+                router.write_config(_config(fast, slow, **extra))
+            statuses.append(
+                httpx.post(router.url + "/v1/chat/completions", json=body, timeout=10).status_code
+                if index % 2
+                else http.post(router.url + "/v1/chat/completions", json=body).status_code
+            )
+        assert statuses == [200] * 300
+        applied = next(
+            float(line.rsplit(" ", 1)[1])
+            for line in router.metrics().splitlines()
+            if line.startswith('modelops_router_config_reloads_total{result="applied"}')
+        )
+        assert applied >= 3  # the initial config and reloads while requests were flowing
