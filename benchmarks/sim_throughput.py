@@ -38,6 +38,12 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     raise RuntimeError(f"{field} not found for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (so the figure survives a busy, shared machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pin(pid: int, cpu: int) -> bool:
     try:
         os.sched_setaffinity(pid, {cpu})
@@ -93,7 +99,9 @@ def main() -> int:
         idle_kib = rss_kib(sim.process.pid)
         url = sim.url + path
         asyncio.run(drive(url, 500, 5.0, args.concurrency))  # warm up
+        cpu_before = cpu_seconds(sim.process.pid)
         result = asyncio.run(drive(url, args.requests, args.seconds, args.concurrency))
+        cpu_used = cpu_seconds(sim.process.pid) - cpu_before
         loaded_kib = rss_kib(sim.process.pid)
         peak_kib = rss_kib(sim.process.pid, "VmHWM")
     print(f"simulator ({args.engine}) pinned to one core: {'yes' if pinned else 'NO'}")
@@ -102,6 +110,11 @@ def main() -> int:
         f"({result['requests']:.0f} requests in {result['seconds']:.1f}s, "
         f"concurrency {args.concurrency}, errors {result['errors']:.0f}, "
         f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms)"
+    )
+    print(
+        f"simulator CPU: {cpu_used:.2f}s for {result['requests']:.0f} requests = "
+        f"{result['requests'] / max(cpu_used, 1e-9):.0f} requests per CPU-second "
+        "(the capacity of one dedicated core)"
     )
     print(
         f"simulator RSS: idle {idle_kib / 1024:.1f} MiB, after load {loaded_kib / 1024:.1f} MiB, "
