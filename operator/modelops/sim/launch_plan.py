@@ -47,6 +47,7 @@ class SimulatorSpec:
     models: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     probe: ReadinessProbe | None = None
+    knob_args: tuple[str, ...] = ()  # knobs the runtime's own settings imply
 
     @property
     def key(self) -> SimulatorKey:
@@ -56,7 +57,7 @@ class SimulatorSpec:
         args = ["--engine", self.engine, "--host", self.host, "--port", str(self.port)]
         for model in self.models:
             args += ["--model", model]
-        return args
+        return args + list(self.knob_args)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,32 @@ def readiness_probe(container: ContainerInfo, default_port: int) -> ReadinessPro
     )
 
 
+# Runtime settings that mean the same as a simulator knob: (source, knob flag, knob env var).
+VLLM_ARG_KNOBS = (
+    ("--max-model-len", "--max-model-len", "MODELOPS_SIM_MAX_MODEL_LEN"),
+    ("--max-num-seqs", "--max-concurrency", "MODELOPS_SIM_MAX_CONCURRENCY"),
+)
+OLLAMA_ENV_KNOBS = (("OLLAMA_NUM_PARALLEL", "--max-concurrency", "MODELOPS_SIM_MAX_CONCURRENCY"),)
+
+
+def implied_knob_args(container: ContainerInfo, engine: str) -> tuple[str, ...]:
+    """Knobs implied by the runtime's own settings (vLLM `--max-num-seqs` caps the running
+    batch like `--max-concurrency`); an explicit MODELOPS_SIM_* env var still wins."""
+    args: list[str] = []
+    if engine == "vllm":
+        argv = vllm_argv(container)
+        for source, flag, env_name in VLLM_ARG_KNOBS:
+            values = _flag_values(argv, source)
+            if values and values[0].isdigit() and env_name not in container.env:
+                args += [flag, values[0]]
+    else:
+        for source, flag, env_name in OLLAMA_ENV_KNOBS:
+            value = container.env.get(source, "")
+            if value.isdigit() and int(value) > 0 and env_name not in container.env:
+                args += [flag, value]
+    return tuple(args)
+
+
 def simulator_for(pod: PodInfo, container: ContainerInfo) -> SimulatorSpec | None:
     engine = engine_of_image(container.image)
     if engine is None or pod.ip is None:
@@ -208,6 +235,7 @@ def simulator_for(pod: PodInfo, container: ContainerInfo) -> SimulatorSpec | Non
         models=models,
         env=env,
         probe=readiness_probe(container, port),
+        knob_args=implied_knob_args(container, engine),
     )
 
 

@@ -47,11 +47,11 @@ def vllm(*args: str, **changes: Any) -> ContainerInfo:
     return replace(base, **changes)
 
 
-def ollama(post_start: str = "ollama pull llama3.1:8b", **changes: Any) -> ContainerInfo:
+def ollama(shell: str = "ollama pull llama3.1:8b", **changes: Any) -> ContainerInfo:
     base = ContainerInfo(
         name="ollama",
         image="ollama/ollama:0.6.8",
-        post_start={"exec": {"command": ["/bin/sh", "-c", f"sleep 2 && {post_start}"]}},
+        post_start={"exec": {"command": ["/bin/sh", "-c", f"sleep 2 && {shell}"]}},
         ports=(11434,),
     )
     return replace(base, **changes)
@@ -96,12 +96,12 @@ def test_vllm_served_names(container: ContainerInfo, names: tuple[str, ...]) -> 
         (ollama("ollama pull qwen3:0.6b; ollama pull llama3"), ("qwen3:0.6b", "llama3")),
         (
             ollama(
-                post_start="true",
+                shell="true",
                 startup_probe={"exec": {"command": ["ollama", "pull", "gemma3:1b"]}},
             ),
             ("gemma3:1b",),
         ),
-        (ollama(post_start="echo nothing"), ()),
+        (ollama(shell="echo nothing"), ()),
     ],
 )
 def test_ollama_pulled_models(container: ContainerInfo, models: tuple[str, ...]) -> None:
@@ -117,7 +117,7 @@ def test_ollama_pulled_models(container: ContainerInfo, models: tuple[str, ...])
         ({"u1": pod(deleting=True)}, []),
         ({"u1": pod(node_name="real-node")}, []),
         ({"u1": pod("u1", ContainerInfo(name="web", image="nginx"))}, []),
-        ({"u1": pod("u1", ollama(post_start="true"))}, []),  # pulls nothing: no model to serve
+        ({"u1": pod("u1", ollama(shell="true"))}, []),  # pulls nothing: no model to serve
         (
             {"u1": pod("u1", vllm(), ContainerInfo(name="side", image="envoy")), "u2": pod("u2")},
             [("u1", "vllm"), ("u2", "vllm")],
@@ -129,6 +129,28 @@ def test_desired_simulators_selects_pods(
     pods: dict[str, PodInfo], expected_keys: list[tuple[str, str]]
 ) -> None:
     assert sorted(desired_simulators(pods, NODES)) == expected_keys
+
+
+def test_ollama_builder_pull_command_is_recognised() -> None:
+    from modelops.builders.ollama import pull_command
+
+    container = ollama(post_start={"exec": {"command": pull_command("llama3.1:8b")}})
+    assert ollama_pulled_models(container) == ("llama3.1:8b",)
+
+
+@pytest.mark.parametrize(
+    ("container", "knob_args"),
+    [
+        (vllm("--served-model-name", "d", "--max-model-len", "4096"), ("--max-model-len", "4096")),
+        (vllm("--max-num-seqs", "8"), ("--max-concurrency", "8")),
+        (vllm("--max-num-seqs", "8", env={"MODELOPS_SIM_MAX_CONCURRENCY": "2"}), ()),
+        (ollama(env={"OLLAMA_NUM_PARALLEL": "4"}), ("--max-concurrency", "4")),
+        (ollama(), ()),
+    ],
+)
+def test_runtime_settings_imply_knobs(container: ContainerInfo, knob_args: tuple[str, ...]) -> None:
+    specs = list(desired_simulators({"u1": pod("u1", container)}, NODES).values())
+    assert [spec.knob_args for spec in specs] == [knob_args]
 
 
 def test_vllm_spec_from_pod() -> None:
