@@ -104,9 +104,11 @@ def test_ttft_and_token_rate_pace_streaming() -> None:
             for line in response.iter_lines():
                 if '"content": "' in line and '"content": ""' not in line:
                     arrivals.append(time.monotonic() - started)
+        # Tokens are never early: token i is due at ttft + i / rate after the start (a busy
+        # machine can only make them later, so these lower bounds do not flake).
         assert len(arrivals) == 6
-        assert arrivals[0] >= 0.25
-        assert arrivals[-1] - arrivals[0] >= 5 / 50 * 0.8
+        assert arrivals[0] >= 0.3
+        assert arrivals[-1] >= 0.3 + 5 / 50
 
 
 def test_bad_knob_value_is_a_clear_error() -> None:
