@@ -102,9 +102,9 @@ async def report_container(
     namespace: str,
     pod: str,
     observation: ContainerObservation,
-    pod_ready: bool,
 ) -> bool:
-    """Write one container's observed state and the pod's Ready conditions.
+    """Write one container's observed state and the pod's Ready conditions (the pod is ready
+    when every container is, simulated or not, as the kubelet decides).
 
     Callers serialise reports per pod (read-modify-write of the container list). Returns False
     when the pod is gone (nothing to report to any more).
@@ -118,6 +118,7 @@ async def report_container(
         statuses = merge_container_statuses(
             existing, observation.container, container_update(observation)
         )
+        pod_ready = all(status.get("ready") is True for status in statuses)
         patch = {
             "status": {
                 "conditions": ready_conditions(pod_ready, datetime.datetime.now(datetime.UTC)),
