@@ -101,31 +101,27 @@ async def http_ok(host: str, port: int, path: str, timeout_seconds: float) -> bo
 
 
 class Reporter:
-    """Aggregates container readiness per pod and writes it to the pod status."""
+    """Writes observed container states to pod status, one write at a time per pod."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._ready: dict[str, dict[str, bool]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, set[str]] = {}
 
     def forget(self, key: SimulatorKey) -> None:
         uid, container = key
-        containers = self._ready.get(uid, {})
-        containers.pop(container, None)
-        if not containers:
-            self._ready.pop(uid, None)
+        users = self._users.get(uid, set())
+        users.discard(container)
+        if not users:
+            self._users.pop(uid, None)
             self._locks.pop(uid, None)
 
     async def report(self, spec: SimulatorSpec, observation: ContainerObservation) -> bool:
-        containers = self._ready.setdefault(spec.uid, {})
-        containers[spec.container] = observation.ready
-        pod_ready = all(containers.values())
+        self._users.setdefault(spec.uid, set()).add(spec.container)
         lock = self._locks.setdefault(spec.uid, asyncio.Lock())
         try:
             async with lock:  # read-modify-write of the pod's container list
-                await report_container(
-                    self._client, spec.namespace, spec.pod, observation, pod_ready
-                )
+                await report_container(self._client, spec.namespace, spec.pod, observation)
         except Exception as error:  # the API may be briefly away; the next change retries
             log.warning("status of %s/%s not written: %s", spec.namespace, spec.pod, error)
             return False
