@@ -3,7 +3,9 @@
 One vLLM simulator is the backend of every target, on the same machine, in one run:
 (a) direct calls, (b) `modelops router` (static endpoint), (c) LiteLLM's proxy from PyPI, in
 its own virtualenv (never the project's: its pins conflict with ours), (d) nginx from Debian as
-a plain keep-alive reverse proxy (one worker, like our single router process).
+a plain keep-alive reverse proxy (one worker, like our single router process). A no-op ASGI
+app under the router's uvicorn settings is measured too, as the reference ceiling of any
+uvicorn-served proxy (it does not proxy; "added latency" means nothing for it).
 
 For each: non-streaming chat latency at concurrency 1 (median, p99; "added" = minus direct),
 requests/s at concurrency 32, and streaming time to first token. Ratios and the issue's targets
@@ -73,9 +75,31 @@ class Figures:
     p99_ms: float = 0.0
     rps: float = 0.0
     ttft_median_ms: float = 0.0
+    # CPU time the target's processes used per request in the throughput phase (for "direct":
+    # the simulator's own cost). Unlike req/s it hardly depends on other load on the machine.
+    cpu_us: float = 0.0
     errors: int = 0
     skipped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (Linux /proc)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -88,6 +112,7 @@ class Samples:
     latencies: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
     ttfts: list[float] = field(default_factory=list)
+    cpu_per_request: list[float] = field(default_factory=list)
     errors: int = 0
 
 
@@ -95,7 +120,8 @@ class LoadGenerator:
     """Drives one target with the router's own upstream client (~3x aiohttp's request rate, so
     the generator is not what limits the fastest targets)."""
 
-    def __init__(self, base_url: str, samples: Samples) -> None:
+    def __init__(self, base_url: str, pid: int, samples: Samples) -> None:
+        self.pid = pid
         parsed = urlsplit(base_url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 80
@@ -143,17 +169,24 @@ class LoadGenerator:
                     await self.call()
                     done += 1
 
+            cpu_before = process_tree_cpu_seconds(self.pid)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             self.samples.rates.append(done / (time.perf_counter() - started))
+            cpu_used = process_tree_cpu_seconds(self.pid) - cpu_before
+            self.samples.cpu_per_request.append(cpu_used / max(1, done))
             for _ in range(args.stream_requests // rounds):
                 self.samples.ttfts.append(await self.first_token())
 
 
-async def _measure_all(targets: dict[str, str], args: argparse.Namespace) -> dict[str, Samples]:
+async def _measure_all(
+    targets: dict[str, tuple[str, int]], args: argparse.Namespace
+) -> dict[str, Samples]:
     """Rounds interleave the targets so background load on the machine hits all of them alike."""
     samples = {name: Samples() for name in targets}
-    generators = {name: LoadGenerator(url, samples[name]) for name, url in targets.items()}
+    generators = {
+        name: LoadGenerator(url, pid, samples[name]) for name, (url, pid) in targets.items()
+    }
     for name, generator in generators.items():
         async with asyncio.timeout(PHASE_DEADLINE_SECONDS):
             for _ in range(args.warmup):
@@ -176,6 +209,7 @@ def _figures(name: str, samples: Samples) -> Figures:
         rps=statistics.median(samples.rates),
         ttft_median_ms=statistics.median(samples.ttfts) * 1000,
         errors=samples.errors,
+        cpu_us=statistics.median(samples.cpu_per_request) * 1e6,
         extra={"rates": [round(rate) for rate in samples.rates]},
     )
 
@@ -213,7 +247,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def litellm_proxy(backend_url: str, workdir: Path) -> Iterator[str]:
+def litellm_proxy(backend_url: str, workdir: Path) -> Iterator[tuple[str, int]]:
     binary = LITELLM_VENV / "bin" / "litellm"
     if not binary.exists():
         raise FileNotFoundError(
@@ -255,10 +289,42 @@ def litellm_proxy(backend_url: str, workdir: Path) -> Iterator[str]:
         except (RuntimeError, TimeoutError) as error:
             tail = (workdir / "litellm.log").read_text(errors="replace")[-1500:]
             raise RuntimeError(f"LiteLLM proxy did not start ({error}): {tail}") from None
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         _stop(process)
         log.close()
+
+
+NOOP_ASGI = """
+import sys, uvicorn
+BODY = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}'
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            lifespan="off", access_log=False, log_level="warning", proxy_headers=False)
+"""
+
+
+@contextmanager
+def uvicorn_noop() -> Iterator[tuple[str, int]]:
+    """Reference only: an ASGI app that answers at once under the same uvicorn settings as the
+    router, i.e. the ceiling of any uvicorn-served proxy on this machine."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", NOOP_ASGI, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/", 20, process)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        _stop(process)
 
 
 NGINX_CONFIG = """
@@ -289,7 +355,7 @@ http {{
 
 
 @contextmanager
-def nginx_proxy(backend_address: str, workdir: Path) -> Iterator[str]:
+def nginx_proxy(backend_address: str, workdir: Path) -> Iterator[tuple[str, int]]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         raise FileNotFoundError("nginx is not installed (run with --install-peers, or apt-get)")
@@ -302,7 +368,7 @@ def nginx_proxy(backend_address: str, workdir: Path) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", 20, process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         _stop(process)
 
@@ -335,7 +401,8 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
     header = f"{'target':10} {'median ms':>9} {'p99 ms':>8} {'added med':>9} {'added p99':>9}"
     print(
         header
-        + f" {'req/s@' + str(args.concurrency):>10} {'TTFT ms':>8} {'+TTFT ms':>8} {'errors':>6}"
+        + f" {'req/s@' + str(args.concurrency):>10} {'TTFT ms':>8} {'+TTFT ms':>8}"
+        + f" {'cpu us/req':>10} {'errors':>6}"
     )
     for figures in results:
         if figures.skipped:
@@ -345,7 +412,8 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
             f"{figures.name:10} {figures.median_ms:9.3f} {figures.p99_ms:8.3f} "
             f"{figures.median_ms - direct.median_ms:9.3f} {figures.p99_ms - direct.p99_ms:9.3f} "
             f"{figures.rps:10.0f} {figures.ttft_median_ms:8.3f} "
-            f"{figures.ttft_median_ms - direct.ttft_median_ms:8.3f} {figures.errors:6d}"
+            f"{figures.ttft_median_ms - direct.ttft_median_ms:8.3f} {figures.cpu_us:10.1f} "
+            f"{figures.errors:6d}"
         )
     by_name = {f.name: f for f in results if not f.skipped}
     ours = by_name.get("modelops")
@@ -365,7 +433,20 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
     nginx = by_name.get("nginx")
     if nginx is not None:
         print(f"throughput modelops/nginx: {ours.rps / nginx.rps:.2f} (target >= 0.5)")
+        print(
+            f"CPU per request modelops/nginx: {ours.cpu_us / nginx.cpu_us:.2f} "
+            "(throughput on a machine with a core to spare scales with its inverse)"
+        )
+    if litellm is not None:
+        print(f"CPU per request litellm/modelops: {litellm.cpu_us / ours.cpu_us:.1f}x")
     print(f"throughput modelops/direct: {ours.rps / direct.rps:.2f}")
+    noop = by_name.get("uvicorn-noop")
+    if noop is not None:
+        print(
+            f"reference: a no-op ASGI app under uvicorn serves {noop.rps:.0f} req/s here "
+            f"({noop.rps / nginx.rps if nginx else 0:.2f} of nginx): the ceiling for any "
+            f"uvicorn-served proxy; modelops reaches {ours.rps / noop.rps:.2f} of it"
+        )
 
 
 def main() -> int:
@@ -379,13 +460,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--only", nargs="*", choices=["modelops", "litellm", "nginx"])
+    parser.add_argument(
+        "--only", nargs="*", choices=["modelops", "litellm", "nginx", "uvicorn-noop"]
+    )
     parser.add_argument("--install-peers", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.install_peers:
         install_peers()
-    wanted = args.only or ["modelops", "litellm", "nginx"]
+    wanted = args.only or ["modelops", "litellm", "nginx", "uvicorn-noop"]
     results: list[Figures] = []
     skipped: list[Figures] = []
     with ExitStack() as stack:
@@ -406,7 +489,9 @@ def main() -> int:
             starters.append(("litellm", lambda: litellm_proxy(sim.url, workdir)))
         if "nginx" in wanted:
             starters.append(("nginx", lambda: nginx_proxy(f"127.0.0.1:{sim.port}", workdir)))
-        targets = {"direct": sim.url}
+        if "uvicorn-noop" in wanted:
+            starters.append(("uvicorn-noop", uvicorn_noop))
+        targets = {"direct": (sim.url, sim.process.pid)}
         for name, start in starters:
             print(f"starting {name} ...", flush=True)
             try:
@@ -422,9 +507,9 @@ def main() -> int:
 
 
 @contextmanager
-def _router_url(config: dict[str, Any]) -> Iterator[str]:
+def _router_url(config: dict[str, Any]) -> Iterator[tuple[str, int]]:
     with running_router(config) as router:
-        yield router.url
+        yield router.url, router.process.pid
 
 
 if __name__ == "__main__":
