@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from modelops.router.adapters import (
+    OLLAMA_PATHS,
+    OPENAI_PATHS,
     Operation,
     StreamPlan,
     backend_to_canonical,
@@ -61,19 +63,17 @@ class RetryableFailure(Exception):
     """This endpoint could not answer; another may."""
 
 
-_ids = itertools.count(1)
-_id_prefix = os.urandom(4).hex()
-
-
-def next_request_id(kind: str) -> str:
-    return f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{_id_prefix}{next(_ids):x}"
-
-
 class Forwarder:
     def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
         self.upstream = upstream
         self.metrics = metrics
         self._rotation = itertools.count()
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+
+    def next_request_id(self, kind: str) -> str:
+        """Unique per router process, cheap (no uuid per request)."""
+        return f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{self._id_prefix}{next(self._ids):x}"
 
     async def serve(self, snapshot: Snapshot, request: InferenceRequest, send: Send) -> None:
         now = time.monotonic()
@@ -155,7 +155,7 @@ class Forwarder:
             and not split
         )
         if raw_ok:
-            path = _PATHS[backend_api][op.kind]
+            path = (OPENAI_PATHS if backend_api == "openai" else OLLAMA_PATHS)[op.kind]
             payload = request.raw_body
         else:
             try:
@@ -253,7 +253,7 @@ class Forwarder:
             usage = _ollama_usage(parsed)
             body = dumps(parsed)
         else:
-            request_id = next_request_id(op.kind)
+            request_id = self.next_request_id(op.kind)
             canonical = backend_to_canonical(
                 op, model.route.backend_api, parsed, model.name, request_id
             )
@@ -291,7 +291,7 @@ class Forwarder:
             op,
             backend_api,
             model.name,
-            next_request_id(op.kind),
+            self.next_request_id(op.kind),
             split,
             include_usage=bool(options.get("include_usage")) or op.client_api != "openai",
             stop=request.canonical.get("stop"),
@@ -380,16 +380,6 @@ class Forwarder:
         if endpoint.consecutive_failures >= threshold:
             endpoint.healthy = False
             model.health.observe(model.has_usable, time.monotonic())
-
-
-_PATHS = {
-    "openai": {
-        "chat": "/v1/chat/completions",
-        "completion": "/v1/completions",
-        "embedding": "/v1/embeddings",
-    },
-    "ollama": {"chat": "/api/chat", "completion": "/api/generate", "embedding": "/api/embed"},
-}
 
 
 def _mark_success(endpoint: EndpointState) -> None:
