@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -31,6 +34,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--router-config-name", default="modelops-router-config")
     parser.add_argument(
+        "--router-settings",
+        metavar="FILE",
+        help="YAML of router-wide settings (timeouts, retries, health checks, "
+        "demotion window, auth) merged into the config the operator writes",
+    )
+    parser.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz"
     )
     parser.add_argument(
@@ -45,9 +54,24 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import kopf
 
+    from modelops.api.router_config import RouterConfigError, parse_router_config_yaml
     from modelops.controller.handlers import OperatorOptions
     from modelops.controller.handlers import register as register_handlers
 
+    settings = None
+    if args.router_settings:
+        try:
+            settings = parse_router_config_yaml(Path(args.router_settings).read_text())
+        except (OSError, RouterConfigError) as error:
+            print(f"modelops operator: --router-settings: {error}", file=sys.stderr)
+            return 2
+        if settings.models or settings.tasks:
+            print(
+                "modelops operator: --router-settings must not list models or tasks "
+                "(they come from ModelDeployments)",
+                file=sys.stderr,
+            )
+            return 2
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     registry = kopf.OperatorRegistry()
@@ -57,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
             router_config_namespace=args.router_config_namespace,
             router_config_name=args.router_config_name,
             kubeconfig=args.kubeconfig,
+            router_settings=settings,
         ),
     )
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.FULL)
+    if not args.verbose:
+        # Per-handler success lines cost CPU at scale and say nothing our own logs do not.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         registry=registry,
         clusterwide=not args.namespaces,

@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from modelops.api import GROUP, PLURAL, VERSION
+from modelops.api.router_config import RouterConfig
 from modelops.builders import LABEL_MODEL
 from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
@@ -45,6 +46,7 @@ class OperatorOptions:
     router_config_namespace: str
     router_config_name: str = "modelops-router-config"
     kubeconfig: str | None = None
+    router_settings: RouterConfig | None = None
 
 
 class IndexView(Mapping[Key, Body]):
@@ -107,7 +109,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         )
         settings.posting.level = logging.WARNING  # our own Events say what matters
         settings.watching.server_timeout = 300
-        for noisy in ("httpx", "httpx2"):
+        for noisy in ("httpx", "httpx2"):  # a line per API request
             logging.getLogger(noisy).setLevel(logging.WARNING)
         memo.runtime = Runtime(client=async_client(options.kubeconfig))
 
@@ -175,6 +177,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             name=options.router_config_name,
             model_deployments=model_deployments,
             on_problems_changed=queue.add,
+            base=options.router_settings,
         )
         context = Context(
             client=runtime.client,

@@ -6,6 +6,7 @@ costs no API reads; writes happen only where the live objects differ from the pl
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -111,7 +112,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     applies = plan_applies(wanted.all(), live)
     for manifest in applies:
         log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
-        await writes.apply(ctx.client, manifest)
+    await asyncio.gather(*(writes.apply(ctx.client, manifest) for manifest in applies))
 
     status = _status(md, body, slot, children, ctx)
     await _publish_status(ctx, body, status)

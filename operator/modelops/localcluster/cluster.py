@@ -26,6 +26,8 @@ from modelops.localcluster.processes import ProcessRecord, is_running, log_tail,
 from modelops.localcluster.toolchain import binary_path, cache_root
 
 STAGES_FILE = Path(__file__).parent / "kwok-stages.yaml"
+# The stage line that keeps probed pods not Ready until the launcher's probe passes.
+PROBED_NOT_READY = '{{ if .readinessProbe }}{{ $ready = "False" }}{{ end }}'
 SERVICE_CIDR = "10.0.0.0/24"
 # Endpoints and EndpointSlices reject loopback addresses, and every simulated pod IP is one,
 # so these controllers would only loop on validation errors. The router watches Pods instead.
@@ -195,6 +197,10 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             f"--cluster-signing-key-file={pki.ca_key}",
             "--controllers=" + ",".join(["*", *(f"-{c}" for c in DISABLED_CONTROLLERS)]),
             "--profiling=false",
+            # The default 20 QPS makes the controller manager the bottleneck when hundreds of
+            # workloads are created at once (a scale test); a local cluster can afford more.
+            "--kube-api-qps=300",
+            "--kube-api-burst=600",
         ],
         "kube-scheduler": [
             str(binary_path("kube-scheduler")),
@@ -202,11 +208,13 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             "--secure-port=0",
             "--leader-elect=false",
             "--profiling=false",
+            "--kube-api-qps=300",
+            "--kube-api-burst=600",
         ],
         "kwok": [
             str(binary_path("kwok")),
             f"--kubeconfig={kubeconfig}",
-            f"--config={STAGES_FILE}",
+            f"--config={cluster.root / 'kwok-stages.yaml'}",
             f"--manage-nodes-with-label-selector={node_shapes.SIMULATED_LABEL}=true",
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
@@ -243,8 +251,13 @@ def up(
     shapes: Sequence[node_shapes.NodeShape] = node_shapes.DEFAULT_SHAPES,
     *,
     timeout: float = 120.0,
+    simulate_runtimes: bool = True,
 ) -> bool:
-    """Start everything; return False when it was already running (a no-op)."""
+    """Start everything; return False when it was already running (a no-op).
+
+    `simulate_runtimes=False` runs no simulator launcher and lets KWOK mark every pod
+    Ready at once: a control-plane-only mode for scale tests of the operator.
+    """
     if cluster.records():
         dead = crashed(cluster)
         if not dead:
@@ -263,8 +276,12 @@ def up(
     pki = write_pki(cluster.root / "pki")
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
     _write_kubeconfig(cluster.kubeconfig, pki, f"https://127.0.0.1:{ports['apiserver']}")
+    stages = STAGES_FILE.read_text()
+    if not simulate_runtimes:
+        stages = stages.replace(PROBED_NOT_READY, "")
+    (cluster.root / "kwok-stages.yaml").write_text(stages)
     commands = _commands(cluster, pki, ports)
-    launcher = _launcher_command(cluster)
+    launcher = _launcher_command(cluster) if simulate_runtimes else None
     if launcher:
         commands["sim-launcher"] = launcher
     records: list[ProcessRecord] = []

@@ -102,15 +102,19 @@ def version_ldflags(component: Component) -> list[str]:
     if component is KWOK:
         return [f"-X sigs.k8s.io/kwok/pkg/consts.Version={version.lstrip('v')}"]
     if component is HELM:
-        kube = KUBERNETES.version.lstrip("v")
-        return [
+        # As Helm's own Makefile does: the Kubernetes version `helm lint`/`helm template`
+        # assume is the one of the client-go Helm is built with (v0.X.Y -> 1.X; its
+        # Makefile computes the major as 0 + 1). Without these, Helm assumes 1.20.
+        client_go = pinned_version(component.module_dir / "go.mod", "k8s.io/client-go")
+        kube_major = str(int(client_go.lstrip("v").split(".")[0]) + 1)
+        kube_minor = client_go.split(".")[1]
+        flags = [
             f"-X helm.sh/helm/v3/internal/version.version={version}",
             "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
-            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={kube.split('.')[0]}",
-            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={kube.split('.')[1]}",
-            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={kube.split('.')[0]}",
-            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={kube.split('.')[1]}",
         ]
+        for pkg in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+            flags += [f"-X {pkg}.k8sVersionMajor={kube_major}", f"-X {pkg}.k8sVersionMinor={kube_minor}"]
+        return flags
     return []
 
 

@@ -173,8 +173,8 @@ def transitions(
             and condition.status == "False"
             and condition.reason in ("InsufficientGPU", "Unschedulable")
         )
-        if condition.type == PROGRESSING and before is None:
-            continue  # Ready tells the same story at creation
+        if before is None and not bad:
+            continue  # a new object: only trouble is worth an Event
         text = condition.message or condition.reason
         events.append(
             Transition(

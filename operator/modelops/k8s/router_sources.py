@@ -1,0 +1,175 @@
+"""The router's Kubernetes mode: its config from the operator's ConfigMap, its endpoints
+from Pods (pod IP + the model's port + the Ready condition), never from Services.
+
+Both implement the protocols of `modelops.router.sources`. Each opens its own API client
+when iterated and closes it when the router cancels the iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import ConfigMap, Secret
+
+from modelops.api.router_config import (
+    CONFIGMAP_KEY,
+    ApiKey,
+    RouterConfig,
+    RouterConfigError,
+    parse_router_config_yaml,
+)
+from modelops.k8s.client import async_client
+from modelops.k8s.pods import PodInfo, watch_pods
+from modelops.router.sources import ConfigUpdate, Endpoint, EndpointKey, EndpointMap
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+SECRET_REFRESH_SECONDS = 30.0
+
+
+class KubernetesConfigSource:
+    """Watches one ConfigMap; a missing ConfigMap is an empty config (no models yet)."""
+
+    def __init__(self, namespace: str, name: str, kubeconfig: Path | str | None = None) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.kubeconfig = kubeconfig
+
+    async def updates(self) -> AsyncIterator[ConfigUpdate]:
+        client = async_client(self.kubeconfig)
+        try:
+            async for text in self._texts(client):
+                yield await self._load(client, text)
+        finally:
+            await client.close()
+
+    async def _texts(self, client: AsyncClient) -> AsyncIterator[str]:
+        """The ConfigMap's config text after every change (and every SECRET_REFRESH_SECONDS,
+        so that rotated API keys are picked up)."""
+        fields: dict[str, Any] = {"metadata.name": self.name}
+        while True:
+            try:
+                text = ""
+                listing = client.list(ConfigMap, namespace=self.namespace, fields=fields)
+                async for config_map in listing:
+                    text = (config_map.data or {}).get(CONFIGMAP_KEY, "")
+                yield text
+                watch = client.watch(
+                    ConfigMap,
+                    namespace=self.namespace,
+                    fields=fields,
+                    resource_version=listing.resourceVersion,
+                )
+                iterator = watch.__aiter__()
+                while True:
+                    try:
+                        event, config_map = await asyncio.wait_for(
+                            iterator.__anext__(), SECRET_REFRESH_SECONDS
+                        )
+                    except TimeoutError:
+                        yield text
+                        continue
+                    text = (
+                        "" if event == "DELETED" else (config_map.data or {}).get(CONFIGMAP_KEY, "")
+                    )
+                    yield text
+            except (asyncio.CancelledError, StopAsyncIteration):
+                raise
+            except Exception as error:
+                log.warning("router config watch failed (%s); retrying", error)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _load(self, client: AsyncClient, text: str) -> ConfigUpdate:
+        try:
+            config = parse_router_config_yaml(text)
+        except RouterConfigError as error:
+            return error
+        ref = config.auth.secret_ref
+        if ref is None:
+            return config
+        try:
+            secret = await client.get(Secret, ref.name, namespace=self.namespace)
+        except ApiError as error:
+            return RouterConfigError(
+                f"auth secret {self.namespace}/{ref.name}: {error.status.message}"
+            )
+        return _with_secret_keys(config, secret, ref.key)
+
+
+def _with_secret_keys(config: RouterConfig, secret: Secret, key: str) -> ConfigUpdate:
+    import base64
+
+    encoded = (secret.data or {}).get(key)
+    if encoded is None:
+        return RouterConfigError(f"auth secret has no key {key!r}")
+    try:
+        document = yaml.safe_load(base64.b64decode(encoded).decode())
+        entries = document.get("keys", []) if isinstance(document, dict) else []
+        keys = [ApiKey.model_validate(entry) for entry in entries]
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
+        return RouterConfigError(f"auth secret key {key!r} is not a valid key list: {error}")
+    auth = config.auth.model_copy(update={"keys": [*config.auth.keys, *keys]})
+    return config.model_copy(update={"auth": auth})
+
+
+def _matches(pod: PodInfo, selector: Mapping[str, str]) -> bool:
+    return bool(selector) and all(pod.labels.get(k) == v for k, v in selector.items())
+
+
+def endpoint_map(config: RouterConfig, pods: Mapping[str, Mapping[str, PodInfo]]) -> EndpointMap:
+    """Pure: the endpoints of every (model, track) from the pods of each namespace."""
+    result: dict[EndpointKey, list[Endpoint]] = {}
+    for name, route in config.models.items():
+        candidates = pods.get(route.namespace, {}).values()
+        for track in route.tracks:
+            result[(name, track.name)] = sorted(
+                (
+                    Endpoint(pod.ip, route.backend_port, ready=pod.ready and pod.phase == "Running")
+                    for pod in candidates
+                    if pod.ip and not pod.deleting and _matches(pod, track.selector)
+                ),
+                key=lambda endpoint: endpoint.address,
+            )
+    return result
+
+
+class KubernetesEndpointSource:
+    """One pod watch per namespace that the config's models live in."""
+
+    def __init__(self, kubeconfig: Path | str | None = None) -> None:
+        self.kubeconfig = kubeconfig
+
+    async def watch(self, config: RouterConfig) -> AsyncIterator[EndpointMap]:
+        namespaces = sorted({route.namespace for route in config.models.values()})
+        if not namespaces:
+            yield {}
+            return
+        client = async_client(self.kubeconfig)
+        pods: dict[str, dict[str, PodInfo]] = {}
+        changed = asyncio.Event()
+
+        async def follow(namespace: str) -> None:
+            async for snapshot in watch_pods(client, namespace=namespace):
+                pods[namespace] = snapshot
+                changed.set()
+
+        tasks = [asyncio.create_task(follow(namespace)) for namespace in namespaces]
+        try:
+            while True:
+                await changed.wait()
+                changed.clear()
+                if len(pods) == len(namespaces):  # every namespace listed at least once
+                    yield endpoint_map(config, pods)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.close()
