@@ -45,15 +45,11 @@ test: lint bins
 
 dev: bins
 	$(BIN)/modelops cluster up
-	@$(BIN)/modelops cluster status
-	@echo
 	@echo "Kubeconfig: $$($(BIN)/modelops cluster kubeconfig)"
-	@KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig) $$($(BIN)/modelops cluster bin kubectl) get nodes \
+	@KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig) $$($(BIN)/modelops cluster bin kubectl)/kubectl get nodes \
 		-o custom-columns='NAME:.metadata.name,GPUS:.status.capacity.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,READY:.status.conditions[?(@.type=="Ready")].status'
-	@echo
-	@echo "Next:  export KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig)"
-	@echo "       export PATH=$$($(BIN)/modelops cluster bin):\$$PATH   # kubectl built from source"
-	@echo "       kubectl get nodes;  make down  # stops everything"
+	$(BIN)/modelops dev up
+	@KUBECONFIG=$$($(BIN)/modelops cluster kubeconfig) $$($(BIN)/modelops cluster bin kubectl)/kubectl get md -n models
 
 crds: install
 	$(BIN)/modelops crds

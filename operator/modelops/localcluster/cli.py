@@ -10,6 +10,11 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    register_cluster(subparsers)
+    register_dev(subparsers)
+
+
+def register_cluster(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "cluster", help="the local Kubernetes control plane with simulated GPU nodes"
     )
@@ -34,6 +39,42 @@ def register(subparsers: Any) -> None:
     binary.add_argument("binary", nargs="?", default="kubectl")
     nodes = add("add-nodes", _add_nodes, "add simulated nodes to a running cluster")
     nodes.add_argument("--nodes", type=Path, required=True, help="YAML file of node shapes")
+
+
+def register_dev(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dev", help="the operator, the router and the examples on the local cluster (make dev)"
+    )
+    commands = parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
+    up = commands.add_parser("up", help="start the operator and router, apply the examples")
+    up.add_argument("--name", default="dev", help="cluster name")
+    up.add_argument("--crds", type=Path, default=Path("crds"), help="CRD folder (default ./crds)")
+    up.add_argument(
+        "--examples",
+        type=Path,
+        default=Path("examples"),
+        help="kustomization of ModelDeployments to apply (default ./examples)",
+    )
+    up.add_argument("--no-examples", action="store_true", help="apply no ModelDeployments")
+    up.add_argument("--router-port", type=int, default=8080)
+    up.set_defaults(handler=_dev_up)
+
+
+def _dev_up(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster, dev
+
+    target = cluster.Cluster(args.name)
+    try:
+        port = dev.up(
+            target,
+            crds_dir=args.crds,
+            examples_dir=None if args.no_examples else args.examples,
+            router_port=args.router_port,
+        )
+    except (cluster.ClusterError, OSError) as error:
+        return _fail(str(error))
+    print(dev.next_steps(target, port))
+    return 0
 
 
 def _fail(message: str) -> int:

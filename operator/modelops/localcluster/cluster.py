@@ -80,6 +80,18 @@ class Cluster:
         state = {"processes": [r.to_json() for r in records], "ports": ports, "podNetwork": network}
         self.state_file.write_text(json.dumps(state, indent=2))
 
+    def ports(self) -> dict[str, int]:
+        return dict(self._state().get("ports", {}))
+
+    def add_process(self, name: str, command: list[str], port: int | None = None) -> ProcessRecord:
+        """Start one more background process that `down` will stop with the rest."""
+        state = self._state()
+        record = spawn(name, command, self.logs / f"{name}.log")
+        records = [*self.records(), record]
+        ports = self.ports() | ({name: port} if port is not None else {})
+        self._save(records, ports, int(state.get("podNetwork", node_shapes.FIRST_POD_NETWORK)))
+        return record
+
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
