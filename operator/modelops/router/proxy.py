@@ -76,12 +76,16 @@ class Forwarder:
         return f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{self._id_prefix}{next(self._ids):x}"
 
     async def serve(self, snapshot: Snapshot, request: InferenceRequest, send: Send) -> None:
-        now = time.monotonic()
-        candidates = order_candidates(
-            request.chain,
-            lambda name: snapshot.models[name].has_usable,
-            lambda name: snapshot.is_demoted(name, now),
-        )
+        chain = request.chain
+        if len(chain) == 1 and snapshot.models[chain[0]].has_usable:
+            candidates: Sequence[str] = chain  # the common case, decided without the rules
+        else:
+            now = time.monotonic()
+            candidates = order_candidates(
+                chain,
+                lambda name: snapshot.models[name].has_usable,
+                lambda name: snapshot.is_demoted(name, now),
+            )
         if not candidates:
             self.metrics.errors.labels(request.chain[0], "", "unavailable").inc()
             raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
@@ -113,7 +117,11 @@ class Forwarder:
 
     def _choose(self, model: ModelRuntime, tried: list[EndpointState]) -> EndpointState | None:
         rotation = next(self._rotation)
-        if model.has_usable:
+        if len(model.tracks) == 1:
+            endpoint = pick_endpoint(model.tracks[0].endpoints, tried, rotation)
+            if endpoint is not None or model.has_usable:
+                return endpoint
+        elif model.has_usable:
             roll = random.random()
             name = pick_track(
                 [
@@ -169,22 +177,29 @@ class Forwarder:
         endpoint.outstanding += 1
         endpoint.requests += 1
         children.in_flight.inc()
+        # One timer per attempt: it bounds the whole answer, or a stream's start (a stream then
+        # bounds the wait for each chunk itself).
+        timer = asyncio.timeout(limit)
         try:
-            try:
-                async with asyncio.timeout(limit):
+            async with timer:
+                try:
                     response = await self.upstream.request(
                         endpoint.host, endpoint.port, "POST", path, payload
                     )
-            except TimeoutError:
+                except OSError as error:
+                    self._connect_failed(snapshot, model, endpoint, error)
+                if request.stream:
+                    timer.reschedule(None)
+                try:
+                    await self._relay(
+                        snapshot, model, endpoint, request, send, response, raw_ok, split, limit
+                    )
+                finally:
+                    response.close()
+        except TimeoutError:
+            if timer.expired():
                 self._timed_out(model, endpoint, limit)
-            except OSError as error:
-                self._connect_failed(snapshot, model, endpoint, error)
-            try:
-                await self._relay(
-                    snapshot, model, endpoint, request, send, response, raw_ok, split, limit
-                )
-            finally:
-                response.close()
+            raise
         finally:
             endpoint.outstanding -= 1
             children.in_flight.dec()
@@ -232,19 +247,20 @@ class Forwarder:
         limit: float,
     ) -> None:
         try:
-            async with asyncio.timeout(max(0.001, limit - (time.perf_counter() - request.started))):
-                data = await response.read()
-        except TimeoutError:
-            self._timed_out(model, endpoint, limit)
+            data = await response.read()  # bounded by the attempt's timer
         except OSError as error:
             self._passive_failure(None, model, endpoint, f"connection lost: {error}")
             raise RetryableFailure(f"{endpoint.address}: connection lost ({error})") from None
         _mark_success(endpoint)
+        op = request.op
+        if raw_ok and op.client_api == "openai" and model.backend_model == model.name:
+            # Same API, same name: the backend's bytes are the answer; only usage is read.
+            await self._send_whole(model, endpoint, request, send, data, _usage_in_raw_json(data))
+            return
         try:
             parsed = json.loads(data)
         except ValueError:
             raise ClientError(502, f"model {model.name!r} answered with invalid JSON") from None
-        op = request.op
         if raw_ok and parsed.get("model") == model.name:
             body = data
             usage = parsed.get("usage") if op.client_api == "openai" else _ollama_usage(parsed)
@@ -261,6 +277,17 @@ class Forwarder:
             elapsed_ns = int((time.perf_counter() - request.started) * 1e9)
             stop = request.canonical.get("stop")
             body = dumps(canonical_to_client(op, canonical, model.name, split, elapsed_ns, stop))
+        await self._send_whole(model, endpoint, request, send, body, usage)
+
+    async def _send_whole(
+        self,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        request: InferenceRequest,
+        send: Send,
+        body: bytes,
+        usage: Any,
+    ) -> None:
         start = _start(200, b"application/json", model.name, endpoint.track)
         # A length instead of chunked encoding: less to frame and parse on both sides.
         start["headers"].append((b"content-length", str(len(body)).encode()))
@@ -401,6 +428,27 @@ def _ollama_usage(body: Any) -> dict[str, Any] | None:
         "prompt_tokens": body.get("prompt_eval_count"),
         "completion_tokens": body.get("eval_count"),
     }
+
+
+def _usage_in_raw_json(data: bytes) -> Any:
+    """The `usage` object of an OpenAI answer, decoding only that object."""
+    index = data.rfind(b'"usage"')
+    if index < 0:
+        return None
+    rest = data[index + 7 :].lstrip()
+    if not rest.startswith(b":"):
+        return None
+    rest = rest[1:].lstrip()
+    if not rest.startswith(b"{"):
+        return None  # "usage": null
+    try:
+        usage, _ = _DECODER.raw_decode(rest.decode())
+    except ValueError:
+        return None
+    return usage
+
+
+_DECODER = json.JSONDecoder()
 
 
 def _usage_in_raw_sse(data: bytes) -> Any:

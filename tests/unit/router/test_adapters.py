@@ -134,3 +134,19 @@ def test_requests_reach_the_backend_in_its_shape(
 )
 def test_upstream_error_messages(body: bytes, message: str) -> None:
     assert upstream_error_message(body) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "usage"),
+    [
+        (b'{"id":"x","usage":{"prompt_tokens":1}}', {"prompt_tokens": 1}),
+        (b'{"usage": {"completion_tokens": 3}, "x": 1}', {"completion_tokens": 3}),
+        (b'{"usage":null,"choices":[{"message":{}}]}', None),
+        (b'{"choices":[]}', None),
+        (b'{"usage":{"broken"', None),
+    ],
+)  # fmt: skip
+def test_usage_is_read_from_raw_answers(data: bytes, usage: Any) -> None:
+    from modelops.router.proxy import _usage_in_raw_json
+
+    assert _usage_in_raw_json(data) == usage
