@@ -113,7 +113,10 @@ def version_ldflags(component: Component) -> list[str]:
             "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
         ]
         for pkg in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
-            flags += [f"-X {pkg}.k8sVersionMajor={kube_major}", f"-X {pkg}.k8sVersionMinor={kube_minor}"]
+            flags += [
+                f"-X {pkg}.k8sVersionMajor={kube_major}",
+                f"-X {pkg}.k8sVersionMinor={kube_minor}",
+            ]
         return flags
     return []
 
