@@ -99,11 +99,17 @@ def parse_shapes(text: str) -> tuple[NodeShape, ...]:
         unknown = set(entry) - set(_SHAPE_KEYS)
         if unknown:
             raise ShapeError(f"nodes[{index}] has unknown keys: {', '.join(sorted(unknown))}")
-        fields = {_SHAPE_KEYS[k]: v for k, v in entry.items()}
-        for key in ("count", "gpus", "pods", "gpu_memory_mib"):
-            if key in fields and (not isinstance(fields[key], int) or fields[key] < 0):
+        for key in ("count", "gpus", "pods", "gpuMemoryMiB"):
+            if key not in entry:
+                continue
+            value = entry[key]
+            # YAML booleans (true, yes) are ints to Python: reject them too.
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ShapeError(f"nodes[{index}].{key} must be a non-negative integer")
+        fields = {_SHAPE_KEYS[k]: v for k, v in entry.items()}
         fields["name"] = str(fields["name"])
+        if fields.get("gpu_product") is not None:
+            fields["gpu_product"] = str(fields["gpu_product"])  # a label value
         for key in ("cpu", "memory"):
             if key in fields:
                 fields[key] = str(fields[key])
