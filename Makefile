@@ -36,6 +36,9 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/modelops crds --check
+	cmp crds/modelops.io_modeldeployments.yaml helm/modelops/crds/modelops.io_modeldeployments.yaml \
+		|| { echo "helm/modelops/crds is stale: run make crds"; exit 1; }
+	$(BIN)/hadolint Dockerfile
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -53,6 +56,7 @@ dev: bins
 
 crds: install
 	$(BIN)/modelops crds
+	cp crds/modelops.io_modeldeployments.yaml helm/modelops/crds/
 
 down:
 	$(BIN)/modelops cluster down
