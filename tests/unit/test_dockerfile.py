@@ -125,9 +125,9 @@ def test_the_image_installs_the_project_as_make_install_does() -> None:
     assert wheel_target == "modelops-*.whl"
     docker_installs = [c for c in docker_commands if c[1] == "install"]
     assert docker_installs, "the final stage must pip install the wheel"
-    for command in docker_installs + [make_install]:
+    for command in [*docker_installs, make_install]:
         assert normalized_wheel_path(command[-1]) == wheel_target, command
-        assert "." not in command and "-e" not in command and "--editable" not in command
+        assert not {".", "-e", "--editable"} & set(command), command
 
 
 def test_the_final_stage_is_small_non_root_and_read_only_friendly() -> None:
@@ -139,7 +139,8 @@ def test_the_final_stage_is_small_non_root_and_read_only_friendly() -> None:
     assert "HEALTHCHECK" not in keywords  # Kubernetes probes do that
     user = next(i for i in final if i.keyword == "USER").arguments
     uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) > 0  # numeric, so runAsNonRoot can verify it
+    assert uid.isdigit(), "numeric, so runAsNonRoot can verify it"
+    assert int(uid) > 0
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
     env = " ".join(i.arguments for i in final if i.keyword == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in env
@@ -157,11 +158,17 @@ def test_the_final_stage_is_small_non_root_and_read_only_friendly() -> None:
 @pytest.mark.parametrize(
     ("shell", "expected"),
     [
-        ("$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .", [["pip", "wheel", "--no-deps", "--wheel-dir", "dist", "."]]),
-        ("pip install a && echo b; /x/bin/pip install --no-cache-dir c", [["pip", "install", "a"], ["pip", "install", "c"]]),
+        (
+            "$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .",
+            [["pip", "wheel", "--no-deps", "--wheel-dir", "dist", "."]],
+        ),
+        (
+            "pip install a && echo b; /x/bin/pip install --no-cache-dir c",
+            [["pip", "install", "a"], ["pip", "install", "c"]],
+        ),
         ("--mount=type=bind,source=x pip install y", [["pip", "install", "y"]]),
         ("echo pip install z", []),
     ],
-)  # fmt: skip
+)
 def test_pip_command_extraction(shell: str, expected: list[list[str]]) -> None:
     assert pip_commands(shell.replace("$(BIN)/", "")) == expected
