@@ -287,7 +287,7 @@ class RouterApp:
             log.exception("unexpected error serving %s", scope["path"])
             if not guarded.started:
                 await respond(send, 500, error_body(api, 500, "internal router error"))
-        self.metrics.child(self.metrics.client_requests, api, str(status)).inc()
+        self.metrics.count_client_request(api, status)
 
     async def _serve_inference(
         self, op: Operation, scope: Scope, receive: Receive, send: Send

@@ -1,116 +1,74 @@
 """Prometheus metrics of one router app (its own CollectorRegistry, never the global one).
 
-Counters, histograms and the in-flight gauge are updated on the request path; their label
-children are cached per endpoint so a request costs a few dict lookups. Health and demotion
-gauges are computed at scrape time from the current snapshot by a custom collector, so they
-are never stale. Single event loop: updates cannot interleave mid-operation.
+The per-request series (requests, latency and TTFT histograms, tokens, in-flight, client
+requests) are plain counters owned by the app and exposed by a custom collector at scrape
+time: the router runs on one event loop, so an update is a dict operation that nothing can
+interleave with, and the request path pays no lock per update (prometheus_client's metric
+objects take one on every inc/observe). In-flight counts are read from each endpoint's
+`outstanding` counter, the same number the balancer uses, so the two cannot disagree. Health
+and demotion gauges are computed from the current snapshot at scrape time too. Rare events
+(errors, fallbacks, reloads) use ordinary prometheus_client counters.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from modelops.router.state import EndpointState, Snapshot
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 PREFIX = "modelops_router"
+ENDPOINT_LABELS = ["model", "track", "endpoint"]
 
 
-@dataclass
-class EndpointChildren:
-    in_flight: Any
-    requests: dict[str, Any] = field(default_factory=dict)
+class LoopHistogram:
+    """A histogram for one label set, updated from one event loop only."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # last slot: above every bound
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        cumulative = 0
+        result = []
+        for bound, count in zip(LATENCY_BUCKETS, self.counts, strict=False):
+            cumulative += count
+            result.append((repr(float(bound)), float(cumulative)))
+        result.append(("+Inf", float(cumulative + self.counts[-1])))
+        return result
 
 
-class _StateCollector(Collector):
+class RouterMetrics(Collector):
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         self._snapshot = snapshot
-
-    def collect(self) -> Iterator[Metric]:
-        snapshot = self._snapshot()
-        healthy = GaugeMetricFamily(
-            f"{PREFIX}_endpoint_healthy",
-            "1 when the endpoint is ready and passes health checks",
-            labels=["model", "track", "endpoint"],
-        )
-        available = GaugeMetricFamily(
-            f"{PREFIX}_model_available", "1 when the model has a usable endpoint", labels=["model"]
-        )
-        demoted = GaugeMetricFamily(
-            f"{PREFIX}_model_demoted",
-            "1 when the model had no usable endpoint for the demotion window",
-            labels=["model"],
-        )
-        if snapshot is not None:
-            now = time.monotonic()
-            for model in snapshot.models.values():
-                available.add_metric([model.name], 1.0 if model.has_usable else 0.0)
-                demoted.add_metric(
-                    [model.name], 1.0 if snapshot.is_demoted(model.name, now) else 0.0
-                )
-                for endpoint in model.endpoints:
-                    healthy.add_metric(
-                        [model.name, endpoint.track, endpoint.address],
-                        1.0 if endpoint.usable else 0.0,
-                    )
-        yield healthy
-        yield available
-        yield demoted
-
-
-class RouterMetrics:
-    def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.latency: dict[tuple[str, str], LoopHistogram] = {}
+        self.ttft: dict[tuple[str, str], LoopHistogram] = {}
+        self.tokens: dict[tuple[str, str, str], int] = {}
+        self.client_requests: dict[tuple[str, str], int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
-        endpoint_labels = ["model", "track", "endpoint"]
-        self.requests = Counter(
-            f"{PREFIX}_requests",
-            "Upstream attempts by endpoint and HTTP status (or 'error' without one)",
-            [*endpoint_labels, "code"],
-            registry=self.registry,
-        )
         self.errors = Counter(
             f"{PREFIX}_errors",
             "Failed requests as answered to clients, by model and reason",
             ["model", "track", "reason"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            f"{PREFIX}_request_duration_seconds",
-            "Time from request to the last byte of the answer",
-            ["model", "track"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.ttft = Histogram(
-            f"{PREFIX}_time_to_first_token_seconds",
-            "Time from request to the first streamed chunk (streaming requests)",
-            ["model", "track"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.tokens = Counter(
-            f"{PREFIX}_tokens",
-            "Tokens reported by the backend",
-            ["model", "track", "kind"],
-            registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            f"{PREFIX}_in_flight_requests",
-            "Requests being served by the endpoint right now",
-            endpoint_labels,
-            registry=self.registry,
-        )
-        self.client_requests = Counter(
-            f"{PREFIX}_client_requests",
-            "Requests received, by client API and status answered",
-            ["api", "code"],
             registry=self.registry,
         )
         self.fallbacks = Counter(
@@ -125,45 +83,112 @@ class RouterMetrics:
             ["result"],
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(snapshot))
-        # `labels()` takes a lock and builds tuples: cache the children used on every request.
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.registry.register(self)
 
-    def child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
-        key = (id(metric), labels)
-        found = self._children.get(key)
-        if found is None:
-            found = metric.labels(*labels)
-            self._children[key] = found
-        return found
-
-    def children(self, endpoint: EndpointState) -> EndpointChildren:
-        cached = endpoint.metric_children
-        if cached is None:
-            cached = EndpointChildren(
-                in_flight=self.in_flight.labels(endpoint.model, endpoint.track, endpoint.address)
-            )
-            endpoint.metric_children = cached
-        assert isinstance(cached, EndpointChildren)
-        return cached
+    # ---------------------------------------------------------------- request path
 
     def count_attempt(self, endpoint: EndpointState, code: str) -> None:
-        children = self.children(endpoint)
-        counter = children.requests.get(code)
-        if counter is None:
-            counter = self.requests.labels(endpoint.model, endpoint.track, endpoint.address, code)
-            children.requests[code] = counter
-        counter.inc()
+        key = (endpoint.model, endpoint.track, endpoint.address, code)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def observe_latency(self, model: str, track: str, seconds: float) -> None:
+        histogram = self.latency.get((model, track))
+        if histogram is None:
+            histogram = self.latency[(model, track)] = LoopHistogram()
+        histogram.observe(seconds)
+
+    def observe_ttft(self, model: str, track: str, seconds: float) -> None:
+        histogram = self.ttft.get((model, track))
+        if histogram is None:
+            histogram = self.ttft[(model, track)] = LoopHistogram()
+        histogram.observe(seconds)
 
     def count_tokens(self, model: str, track: str, usage: Any) -> None:
         if not isinstance(usage, dict):
             return
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        if isinstance(prompt, int) and prompt > 0:
-            self.child(self.tokens, model, track, "prompt").inc(prompt)
-        if isinstance(completion, int) and completion > 0:
-            self.child(self.tokens, model, track, "completion").inc(completion)
+        for kind, field in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
+            value = usage.get(field)
+            if isinstance(value, int) and value > 0:
+                key = (model, track, kind)
+                self.tokens[key] = self.tokens.get(key, 0) + value
+
+    def count_client_request(self, api: str, status: int) -> None:
+        key = (api, str(status))
+        self.client_requests[key] = self.client_requests.get(key, 0) + 1
+
+    # ---------------------------------------------------------------- scrape
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            f"{PREFIX}_requests",
+            "Upstream attempts by endpoint and HTTP status ('error', 'timeout' without one)",
+            labels=[*ENDPOINT_LABELS, "code"],
+        )
+        for request_labels, value in self.requests.items():
+            requests.add_metric(list(request_labels), value)
+        yield requests
+        for name, doc, histograms in (
+            ("request_duration_seconds", "Time from request to the last byte", self.latency),
+            (
+                "time_to_first_token_seconds",
+                "Time from request to the first streamed chunk (streaming requests)",
+                self.ttft,
+            ),
+        ):
+            family = HistogramMetricFamily(f"{PREFIX}_{name}", doc, labels=["model", "track"])
+            for histogram_labels, histogram in histograms.items():
+                family.add_metric(list(histogram_labels), histogram.buckets(), histogram.total)
+            yield family
+        tokens = CounterMetricFamily(
+            f"{PREFIX}_tokens", "Tokens reported by the backend", labels=["model", "track", "kind"]
+        )
+        for token_labels, value in self.tokens.items():
+            tokens.add_metric(list(token_labels), value)
+        yield tokens
+        client = CounterMetricFamily(
+            f"{PREFIX}_client_requests",
+            "Requests received, by client API and status answered",
+            labels=["api", "code"],
+        )
+        for client_labels, value in self.client_requests.items():
+            client.add_metric(list(client_labels), value)
+        yield client
+        yield from self._state()
+
+    def _state(self) -> Iterator[Metric]:
+        snapshot = self._snapshot()
+        in_flight = GaugeMetricFamily(
+            f"{PREFIX}_in_flight_requests",
+            "Requests being served by the endpoint right now",
+            labels=ENDPOINT_LABELS,
+        )
+        healthy = GaugeMetricFamily(
+            f"{PREFIX}_endpoint_healthy",
+            "1 when the endpoint is ready and passes health checks",
+            labels=ENDPOINT_LABELS,
+        )
+        available = GaugeMetricFamily(
+            f"{PREFIX}_model_available", "1 when the model has a usable endpoint", labels=["model"]
+        )
+        demoted = GaugeMetricFamily(
+            f"{PREFIX}_model_demoted",
+            "1 when the model had no usable endpoint for the demotion window",
+            labels=["model"],
+        )
+        if snapshot is not None:
+            now = time.monotonic()
+            for model in snapshot.models.values():
+                available.add_metric([model.name], 1.0 if model.has_usable else 0.0)
+                is_demoted = snapshot.is_demoted(model.name, now)
+                demoted.add_metric([model.name], 1.0 if is_demoted else 0.0)
+                for endpoint in model.endpoints:
+                    labels = [model.name, endpoint.track, endpoint.address]
+                    in_flight.add_metric(labels, float(endpoint.outstanding))
+                    healthy.add_metric(labels, 1.0 if endpoint.usable else 0.0)
+        yield in_flight
+        yield healthy
+        yield available
+        yield demoted
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -173,10 +173,8 @@ class Forwarder:
             except TranslationError as error:
                 raise ClientError(400, str(error)) from None
             payload = dumps(body)
-        children = self.metrics.children(endpoint)
-        endpoint.outstanding += 1
+        endpoint.outstanding += 1  # also the in-flight gauge, read at scrape time
         endpoint.requests += 1
-        children.in_flight.inc()
         # One timer per attempt: it bounds the whole answer, or a stream's start (a stream then
         # bounds the wait for each chunk itself).
         timer = asyncio.timeout(limit)
@@ -202,7 +200,6 @@ class Forwarder:
             raise
         finally:
             endpoint.outstanding -= 1
-            children.in_flight.dec()
 
     async def _relay(
         self,
@@ -293,8 +290,8 @@ class Forwarder:
         start["headers"].append((b"content-length", str(len(body)).encode()))
         await send(start)
         await send({"type": "http.response.body", "body": body})
-        self.metrics.child(self.metrics.latency, model.name, endpoint.track).observe(
-            time.perf_counter() - request.started
+        self.metrics.observe_latency(
+            model.name, endpoint.track, time.perf_counter() - request.started
         )
         self.metrics.count_tokens(model.name, endpoint.track, usage)
 
@@ -362,9 +359,7 @@ class Forwarder:
             if not started_response:
                 started_response = True
                 _mark_success(endpoint)
-                self.metrics.child(self.metrics.ttft, *labels).observe(
-                    time.perf_counter() - request.started
-                )
+                self.metrics.observe_ttft(*labels, time.perf_counter() - request.started)
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = b""
@@ -376,9 +371,7 @@ class Forwarder:
             _mark_success(endpoint)
             await send(_start(200, plan.media_type, model.name, endpoint.track))
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-        self.metrics.child(self.metrics.latency, *labels).observe(
-            time.perf_counter() - request.started
-        )
+        self.metrics.observe_latency(*labels, time.perf_counter() - request.started)
         self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
 
     # ----------------------------------------------------------- passive health

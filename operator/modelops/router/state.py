@@ -34,8 +34,6 @@ class EndpointState:
     consecutive_failures: int = 0
     last_error: str = ""
     requests: int = 0
-    # prometheus label children, cached once per endpoint (set by the metrics module)
-    metric_children: Any = None
 
     @property
     def address(self) -> str:
