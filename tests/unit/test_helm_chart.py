@@ -1,0 +1,372 @@
+"""The Helm chart, offline: `helm lint` and `helm template` with the default values and with
+ci/all-values.yaml (every option set), the values schema rejecting bad values, and the
+rendered objects checked for what the install docs promise (least privilege, probes,
+securityContext, NetworkPolicies, HA)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.api.router_config import parse_router_config_yaml
+from modelops.builders.common import COMPONENT, MANAGED_BY
+from modelops.localcluster import toolchain
+from tests.conftest import REPO
+
+CHART = REPO / "helm" / "modelops"
+ALL_VALUES = CHART / "ci" / "all-values.yaml"
+RELEASE_NAMESPACE = "modelops-system"
+
+Doc = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    if not toolchain.is_built(toolchain.HELM):
+        toolchain.build()  # cached by version: a no-op once built
+    return toolchain.binary_path("helm")
+
+
+def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120)
+
+
+def render(helm: Path, *args: str) -> list[Doc]:
+    result = run_helm(helm, "template", "mo", str(CHART), "-n", RELEASE_NAMESPACE, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:
+    return [
+        d
+        for d in docs
+        if d["kind"] == kind and (name is None or d["metadata"]["name"].endswith(name))
+    ]
+
+
+def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"{kind} {name}: {[d['metadata']['name'] for d in found]}"
+    return found[0]
+
+
+def container(deployment: Doc) -> Doc:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]  # type: ignore[no-any-return]
+
+
+def leaf_paths(value: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from leaf_paths(item, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix
+
+
+def rules_of(docs: list[Doc]) -> list[tuple[Doc, Doc]]:
+    return [(d, rule) for d in docs if d["kind"] in {"Role", "ClusterRole"} for rule in d["rules"]]
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(ALL_VALUES)]], ids=["defaults", "all-values"])
+def test_lint_passes_strictly(helm: Path, values: list[str]) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), *values)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_all_values_sets_every_option_and_the_schema_knows_every_option() -> None:
+    defaults = set(leaf_paths(yaml.safe_load((CHART / "values.yaml").read_text())))
+    exercised = set(leaf_paths(yaml.safe_load(ALL_VALUES.read_text())))
+    # Free-form maps ({} by default) are exercised by their children.
+    missing = {p for p in defaults if not any(e == p or e.startswith(p + ".") for e in exercised)}
+    assert not missing, f"ci/all-values.yaml does not set {sorted(missing)}"
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+
+    def in_schema(path: str) -> bool:
+        node = schema
+        for part in path.split("."):
+            properties = node.get("properties", {})
+            if part not in properties:
+                return node.get("additionalProperties", True) is not False
+            node = properties[part]
+        return True
+
+    assert [p for p in defaults if not in_schema(p)] == []
+
+
+def test_default_render_has_every_piece(helm: Path) -> None:
+    docs = render(helm)
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(
+        [
+            "ClusterRole",  # operator: workloads cluster-wide + CRD watch
+            "ClusterRoleBinding",
+            "ClusterRole",  # router: pods list/watch
+            "ClusterRoleBinding",
+            "ConfigMap",  # router settings
+            "Deployment",
+            "Deployment",
+            "PodDisruptionBudget",
+            "Role",  # operator: the router ConfigMap
+            "RoleBinding",
+            "Role",  # router: its ConfigMap
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceAccount",
+        ]
+    )
+    operator = one(docs, "Deployment", "-operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"]["type"] == "Recreate"
+    args = container(operator)["args"]
+    assert args[0] == "operator"
+    assert "--all-namespaces" in args
+    assert f"--router-config-namespace={RELEASE_NAMESPACE}" in args
+    assert "--router-config-name=modelops-router-config" in args
+    router = one(docs, "Deployment", "-router")
+    assert router["spec"]["replicas"] == 2
+    router_args = container(router)["args"]
+    assert router_args[:2] == ["router", "--kubernetes"]
+    assert f"--config-namespace={RELEASE_NAMESPACE}" in router_args
+    assert container(router)["image"] == "ghcr.io/modelops/modelops:0.1.0"
+    assert container(operator)["image"] == container(router)["image"]
+    service = one(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert container(router)["ports"][0] == {
+        "name": "http",
+        "containerPort": 8080,
+        "protocol": "TCP",
+    }
+    assert service["spec"]["selector"] == router["spec"]["selector"]["matchLabels"]
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(ALL_VALUES)]], ids=["defaults", "all-values"])
+def test_pods_are_locked_down_and_probed(helm: Path, values: list[str]) -> None:
+    for deployment in find(render(helm, *values), "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        main = container(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert main["securityContext"]["readOnlyRootFilesystem"] is True
+        assert main["securityContext"]["allowPrivilegeEscalation"] is False
+        assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in main["volumeMounts"]
+        assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert main["resources"]["requests"]["memory"]
+        assert main["resources"]["limits"]["memory"]
+        if deployment["metadata"]["name"].endswith("-router"):
+            assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_no_wildcards_and_no_secrets_beyond_the_api_keys(helm: Path) -> None:
+    for values in ([], ["-f", str(ALL_VALUES)]):
+        for doc, rule in rules_of(render(helm, *values)):
+            assert "*" not in rule["verbs"], doc
+            assert "*" not in rule["resources"], doc
+            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
+                rule["verbs"]
+            )
+            if "secrets" in rule["resources"]:
+                assert doc["kind"] == "Role"
+                assert doc["metadata"]["namespace"] == RELEASE_NAMESPACE
+                assert rule["resourceNames"] == ["modelops-api-keys"]
+                assert rule["verbs"] == ["get"]
+
+
+def test_watched_namespaces_get_roles_and_nothing_cluster_wide_but_discovery(helm: Path) -> None:
+    docs = render(helm, "--set", "watchNamespaces={team-a,team-b}")
+    operator = one(docs, "Deployment", "-operator")
+    args = container(operator)["args"]
+    assert "--namespace=team-a" in args
+    assert "--namespace=team-b" in args
+    assert "--all-namespaces" not in args
+    cluster_rules = [rule for doc, rule in rules_of(docs) if doc["kind"] == "ClusterRole"]
+    # kopf's discovery only: it watches CRDs and namespaces, read-only.
+    assert cluster_rules == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    ]
+    for namespace in ("team-a", "team-b"):
+        roles = [d for d in find(docs, "Role") if d["metadata"]["namespace"] == namespace]
+        assert len(roles) == 2  # the operator's workloads and the router's pod watch
+        bindings = [d for d in find(docs, "RoleBinding") if d["metadata"]["namespace"] == namespace]
+        assert {b["subjects"][0]["namespace"] for b in bindings} == {RELEASE_NAMESPACE}
+    # NetworkPolicies follow the watched namespaces by default.
+    policies = find(docs, "NetworkPolicy")
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["team-a", "team-b"]
+
+
+def test_runtime_network_policy_admits_only_the_router_and_limits_egress(helm: Path) -> None:
+    docs = render(helm, "--set", "networkPolicy.modelNamespaces={ai}")
+    policy = one(docs, "NetworkPolicy")
+    # The labels the operator puts on every runtime pod.
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/component": COMPONENT,
+    }
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    sources = policy["spec"]["ingress"][0]["from"]
+    router_labels = one(docs, "Deployment", "-router")["spec"]["selector"]["matchLabels"]
+    assert sources[0]["podSelector"]["matchLabels"] == router_labels
+    assert sources[0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": RELEASE_NAMESPACE
+    }
+    ports = {p["port"] for p in policy["spec"]["ingress"][0]["ports"]}
+    assert ports == {8000, 11434}
+    # Default egress: DNS only (no model-pull destination configured).
+    assert len(policy["spec"]["egress"]) == 1
+    assert {p["port"] for p in policy["spec"]["egress"][0]["ports"]} == {53}
+
+    open_egress = one(
+        render(
+            helm,
+            "--set",
+            "networkPolicy.modelNamespaces={ai}",
+            "--set",
+            "networkPolicy.modelPull.allowAllEgress=true",
+        ),
+        "NetworkPolicy",
+    )
+    assert {} in open_egress["spec"]["egress"]
+    pull = find(render(helm, "-f", str(ALL_VALUES)), "NetworkPolicy")[0]
+    cidrs = [peer["ipBlock"]["cidr"] for peer in pull["spec"]["egress"][1]["to"]]
+    assert cidrs == ["10.20.0.0/16", "2001:db8::/32"]
+
+
+def test_all_values_render_every_optional_piece(helm: Path) -> None:
+    docs = render(helm, "-f", str(ALL_VALUES))
+    operator = one(docs, "Deployment", "-operator")
+    assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "--peering=modelops-ha" in container(operator)["args"]
+    assert container(operator)["image"].endswith("@sha256:" + "0123456789abcdef" * 4)
+    peerings = find(docs, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["ai-prod", "ai-staging"]
+    router = one(docs, "Deployment", "-router")
+    assert "replicas" not in router["spec"]  # the HPA owns it
+    assert container(router)["image"] == "registry.example.com/platform/modelops:0.1.0-router"
+    hpa = one(docs, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 12)
+    assert one(docs, "PodDisruptionBudget")["spec"] == {
+        "maxUnavailable": 1,
+        "selector": router["spec"]["selector"],
+    }
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert one(docs, "Service")["spec"]["type"] == "LoadBalancer"
+    settings = one(docs, "ConfigMap", "-router-settings")["data"]["router-settings.yaml"]
+    config = parse_router_config_yaml(settings)
+    assert config.auth.enabled
+    assert config.auth.secret_ref is not None
+    assert config.auth.secret_ref.name == "modelops-api-keys"
+    assert config.demotion_window_seconds == 120
+    assert config.default_model == "llama3.1-8b-instruct"
+    assert sorted(p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy")) == [
+        "ai-batch",
+        "ai-prod",
+        "ai-staging",
+    ]
+
+
+def test_default_router_settings_parse_and_roll_the_operator(helm: Path) -> None:
+    docs = render(helm)
+    settings = one(docs, "ConfigMap", "-router-settings")["data"]["router-settings.yaml"]
+    assert not parse_router_config_yaml(settings).auth.enabled
+    before = one(docs, "Deployment", "-operator")["spec"]["template"]["metadata"]["annotations"]
+    changed = render(helm, "--set", "router.settings.demotionWindowSeconds=60")
+    after = one(changed, "Deployment", "-operator")["spec"]["template"]["metadata"]["annotations"]
+    assert before["checksum/router-settings"] != after["checksum/router-settings"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"router": {"replicas": "three"}}, "/router/replicas"),
+        ({"watchNamespaces": "team-a"}, "/watchNamespaces"),
+        ({"router": {"replica": 3}}, "'replica'"),  # a typo is an error, not ignored
+        ({"operator": {"ha": {"enabled": "yes"}}}, "/operator/ha/enabled"),
+        ({"router": {"service": {"type": "Ingress"}}}, "/router/service/type"),
+        (
+            {"networkPolicy": {"modelPull": {"cidrs": ["example.com"]}}},
+            "/networkPolicy/modelPull/cidrs/0",
+        ),
+        (
+            {"router": {"settings": {"retries": {"maxAttempts": 0}}}},
+            "/router/settings/retries/maxAttempts",
+        ),
+        ({"image": {"digest": "latest"}}, "/image/digest"),
+    ],
+)
+def test_values_of_the_wrong_shape_fail_on_the_schema(
+    helm: Path, tmp_path: Path, values: Doc, message: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(values))
+    for command in ("template", "lint"):
+        args = ["mo", str(CHART)] if command == "template" else [str(CHART)]
+        result = run_helm(helm, command, *args, "-f", str(bad))
+        assert result.returncode != 0, f"{command} accepted {values}"
+        output = result.stdout + result.stderr
+        assert "values don't meet the specifications of the schema" in output
+        assert message in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "operator.replicas=2"], "operator.replicas > 1 needs operator.ha.enabled"),
+        (
+            [
+                *("--set", "router.autoscaling.enabled=true"),
+                *("--set", "router.autoscaling.minReplicas=5"),
+                *("--set", "router.autoscaling.maxReplicas=3"),
+            ],
+            "minReplicas must be <= router.autoscaling.maxReplicas",
+        ),
+    ],
+)
+def test_contradictory_values_fail_with_a_clear_message(
+    helm: Path, args: list[str], message: str
+) -> None:
+    result = run_helm(helm, "template", "mo", str(CHART), *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_chart_crds_are_identical_to_the_generated_ones() -> None:
+    generated = REPO / "crds" / "modelops.io_modeldeployments.yaml"
+    packaged = CHART / "crds" / generated.name
+    assert packaged.read_bytes() == generated.read_bytes(), "stale chart CRD: run `make crds`"
+    chart_crds = {
+        doc["metadata"]["name"]
+        for path in (CHART / "crds").glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+    assert chart_crds == {
+        "modeldeployments.modelops.io",
+        "kopfpeerings.kopf.dev",
+        "clusterkopfpeerings.kopf.dev",
+    }
+
+
+def test_chart_version_matches_the_package() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
