@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# SIGKILL cannot be ignored; this only bounds the wait for the kernel to finish the job.
+KILL_WAIT_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -73,19 +76,42 @@ def spawn(
 
 
 def stop(record: ProcessRecord, *, grace_seconds: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after the grace period."""
+    """SIGTERM the process group, then SIGKILL what is left after the grace period.
+
+    Returns once the group is gone (or KILL_WAIT_SECONDS after the SIGKILL).
+    """
     if not is_running(record):
-        _kill_group(record.pid, signal.SIGKILL)  # children of a dead leader, if any
+        # Kill the orphans of a dead leader, if any (see _group_is_ours).
+        if _group_is_ours(record):
+            _kill_group(record.pid, signal.SIGKILL)
+            _wait_gone(record, KILL_WAIT_SECONDS)
         return
     _kill_group(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline:
-        if not is_running(record) and not _group_alive(record.pid):
-            return
+    if _wait_gone(record, grace_seconds):
+        return
+    if _group_is_ours(record):
+        _kill_group(record.pid, signal.SIGKILL)
+        _wait_gone(record, KILL_WAIT_SECONDS)
+
+
+def _group_is_ours(record: ProcessRecord) -> bool:
+    """A pid cannot be reused while a process group of that number exists. So when a live
+    process holds our pid with other start ticks, our group is gone and the number (and any
+    group it leads) belongs to someone else; a gone or zombie pid is still ours."""
+    ticks = start_ticks(record.pid)
+    return ticks is None or ticks == record.start_ticks
+
+
+def _wait_gone(record: ProcessRecord, seconds: float) -> bool:
+    """Poll (reaping our own child) until the leader and its group are gone."""
+    deadline = time.monotonic() + seconds
+    while True:
         _reap(record.pid)
+        if not is_running(record) and not _group_alive(record.pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    _kill_group(record.pid, signal.SIGKILL)
-    _reap(record.pid)
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
