@@ -20,13 +20,13 @@ from lightkube.resources.core_v1 import ConfigMap, Secret
 
 from modelops.api.router_config import (
     CONFIGMAP_KEY,
-    ApiKey,
     RouterConfig,
     RouterConfigError,
     parse_router_config_yaml,
 )
 from modelops.k8s.client import async_client
 from modelops.k8s.pods import PodInfo, watch_pods
+from modelops.router.auth import parse_keys_document
 from modelops.router.sources import ConfigUpdate, Endpoint, EndpointKey, EndpointMap
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,17 @@ def _with_secret_keys(config: RouterConfig, secret: Secret, key: str) -> ConfigU
     encoded = (secret.data or {}).get(key)
     if encoded is None:
         return RouterConfigError(f"auth secret has no key {key!r}")
+    origin = f"auth secret key {key!r}"
     try:
         document = yaml.safe_load(base64.b64decode(encoded).decode())
-        entries = document.get("keys", []) if isinstance(document, dict) else []
-        keys = [ApiKey.model_validate(entry) for entry in entries]
-    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
-        return RouterConfigError(f"auth secret key {key!r} is not a valid key list: {error}")
+    except (ValueError, yaml.YAMLError) as error:  # bad base64 or UTF-8 are ValueErrors
+        return RouterConfigError(f"{origin} is not a valid key list: {error}")
+    # The same format (and checks) as auth.keysFile; a document of another shape used to
+    # raise TypeError here, which ended the router's config watch.
+    try:
+        keys = parse_keys_document(document, origin)
+    except RouterConfigError as error:
+        return error
     auth = config.auth.model_copy(update={"keys": [*config.auth.keys, *keys]})
     return config.model_copy(update={"auth": auth})
 
