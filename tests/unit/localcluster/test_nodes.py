@@ -43,7 +43,9 @@ nodes:
 def test_parse_shapes_example() -> None:
     assert parse_shapes(EXAMPLE) == (
         NodeShape("rtx4090", 4, 1, "NVIDIA-GeForce-RTX-4090", 24564),
-        NodeShape("a100-80gb", 2, 8, "NVIDIA-A100-SXM4-80GB", 81920, cpu="96", memory="1Ti", pods=250),
+        NodeShape(
+            "a100-80gb", 2, 8, "NVIDIA-A100-SXM4-80GB", 81920, cpu="96", memory="1Ti", pods=250
+        ),
         NodeShape("cpu"),
     )
 
@@ -56,9 +58,10 @@ def test_parse_shapes_turns_names_and_quantities_into_strings() -> None:
 def test_parse_shapes_gpu_product_is_a_string_label_value() -> None:
     (shape,) = parse_shapes("nodes: [{name: g, gpus: 1, gpuProduct: 4090}]")
     assert shape.gpu_product == "4090"
-    assert node_manifest(shape, "g-0", "127.10.0.0/24")["metadata"]["labels"][
-        "nvidia.com/gpu.product"
-    ] == "4090"
+    assert (
+        node_manifest(shape, "g-0", "127.10.0.0/24")["metadata"]["labels"]["nvidia.com/gpu.product"]
+        == "4090"
+    )
 
 
 def test_parse_shapes_allows_zero_counts() -> None:
@@ -84,7 +87,10 @@ def test_parse_shapes_allows_zero_counts() -> None:
         ("nodes: [{name: a, count: '2'}]", "nodes[0].count must be a non-negative integer"),
         ("nodes: [{name: a, gpus: 1.5}]", "nodes[0].gpus must be a non-negative integer"),
         ("nodes: [{name: a, pods: -3}]", "nodes[0].pods must be a non-negative integer"),
-        ("nodes: [{name: a, gpuMemoryMiB: big}]", "nodes[0].gpuMemoryMiB must be a non-negative integer"),
+        (
+            "nodes: [{name: a, gpuMemoryMiB: big}]",
+            "nodes[0].gpuMemoryMiB must be a non-negative integer",
+        ),
         # YAML booleans are Python ints; `gpus: true` must not become a GPU count of "True".
         ("nodes: [{name: a, gpus: true}]", "nodes[0].gpus must be a non-negative integer"),
         ("nodes: [{name: a, count: yes}]", "nodes[0].count must be a non-negative integer"),
@@ -197,7 +203,9 @@ def test_node_manifests_names_and_cidrs() -> None:
 def test_node_manifests_limit() -> None:
     assert len(node_manifests([NodeShape("n", count=256)], free_pod_cidrs(10, []))) == 256
     with pytest.raises(ShapeError, match="at most 256 simulated nodes"):
-        node_manifests([NodeShape("n", count=200), NodeShape("m", count=57)], free_pod_cidrs(10, []))
+        node_manifests(
+            [NodeShape("n", count=200), NodeShape("m", count=57)], free_pod_cidrs(10, [])
+        )
     # CIDRs already in use lower the limit.
     with pytest.raises(ShapeError, match="at most 256"):
         node_manifests([NodeShape("n", count=256)], free_pod_cidrs(10, ["127.10.0.0/24"]))

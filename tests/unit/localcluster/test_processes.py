@@ -64,7 +64,9 @@ def exited(pid: int) -> bool:
 def spawned(tmp_path: Path) -> Iterator[Callable[..., ProcessRecord]]:
     records: list[ProcessRecord] = []
 
-    def start(*command: str, name: str = "test", env: dict[str, str] | None = None) -> ProcessRecord:
+    def start(
+        *command: str, name: str = "test", env: dict[str, str] | None = None
+    ) -> ProcessRecord:
         record = spawn(name, list(command), tmp_path / "logs" / f"{name}.log", env)
         records.append(record)
         return record
@@ -197,10 +199,8 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(
 
 
 def test_spawn_logs_stdout_and_stderr_and_log_tail(spawned: Callable[..., ProcessRecord]) -> None:
-    script = "for i in 1 2 3 4 5; do echo out$i; done; echo err >&2; echo \"$GREETING\""
-    record = spawned(
-        "sh", "-c", script, env={"PATH": os.environ["PATH"], "GREETING": "hello"}
-    )
+    script = 'for i in 1 2 3 4 5; do echo out$i; done; echo err >&2; echo "$GREETING"'
+    record = spawned("sh", "-c", script, env={"PATH": os.environ["PATH"], "GREETING": "hello"})
     wait_for(lambda: exited(record.pid), "the script to finish")
     assert log_tail(record).splitlines() == ["out1", "out2", "out3", "out4", "out5", "err", "hello"]
     assert log_tail(record, lines=2) == "err\nhello"

@@ -145,7 +145,9 @@ POD_CASES: list[tuple[str, dict[str, Any], PodObservation]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "expected"), [c[1:] for c in POD_CASES], ids=[c[0] for c in POD_CASES])
+@pytest.mark.parametrize(
+    ("body", "expected"), [c[1:] for c in POD_CASES], ids=[c[0] for c in POD_CASES]
+)
 def test_observe_pod(body: dict[str, Any], expected: PodObservation) -> None:
     assert observe_pod(body) == expected
 

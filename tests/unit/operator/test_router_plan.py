@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from modelops.api import parse_model_deployment
-from modelops.api.router_config import ApiKey, Auth, RouterConfig, Timeouts, Track
+from modelops.api.router_config import ApiKey, Auth, ModelRoute, RouterConfig, Timeouts, Track
 from modelops.builders import LABEL_MODEL, LABEL_SLOT
 from modelops.builders.router_config import (
     RoutedModel,
@@ -240,7 +240,7 @@ def test_tasks_list_models_in_creation_order() -> None:
 
 def test_base_settings_are_kept_and_its_models_replaced() -> None:
     base = RouterConfig(
-        models={"stale": {"engine": "vllm"}},  # type: ignore[dict-item]
+        models={"stale": ModelRoute(engine="vllm")},
         tasks={"stale": ["stale"]},
         demotion_window_seconds=42,
         timeouts=Timeouts(interactive_seconds=11, long_seconds=22),

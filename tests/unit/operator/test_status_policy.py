@@ -125,7 +125,9 @@ CASES = [
     ),
     Case(
         "a terminating unschedulable pod is ignored",
-        observed(deployment(), pod("a", ready=True), pod("b", unschedulable=GPU_MESSAGE, deleting=True)),
+        observed(
+            deployment(), pod("a", ready=True), pod("b", unschedulable=GPU_MESSAGE, deleting=True)
+        ),
         1,
         ("True", "AllReplicasReady"),
         ("False", "RolloutComplete"),
@@ -187,7 +189,11 @@ CASES = [
     ),
     Case(
         "failing pods of the other slot are not ours",
-        observed(deployment(), pod("a", ready=True), pod("g", slot="green", waiting=("CrashLoopBackOff",))),
+        observed(
+            deployment(),
+            pod("a", ready=True),
+            pod("g", slot="green", waiting=("CrashLoopBackOff",)),
+        ),
         1,
         ("True", "AllReplicasReady"),
         ("False", "RolloutComplete"),
@@ -196,7 +202,9 @@ CASES = [
     ),
     Case(
         "failing terminating pods are not ours",
-        observed(deployment(), pod("a", ready=True), pod("old", deleting=True, waiting=("ErrImagePull",))),
+        observed(
+            deployment(), pod("a", ready=True), pod("old", deleting=True, waiting=("ErrImagePull",))
+        ),
         1,
         ("True", "AllReplicasReady"),
         ("False", "RolloutComplete"),
@@ -244,7 +252,9 @@ CASES = [
     # Reported to the lead as a question: this pins today's behaviour.
     Case(
         "scaled to zero, pods still terminating",
-        observed(deployment(updated=0), pod("a", deleting=True), pod("b", ready=True, deleting=True)),
+        observed(
+            deployment(updated=0), pod("a", deleting=True), pod("b", ready=True, deleting=True)
+        ),
         0,
         ("True", "ScaledToZero"),
         ("False", "ScaledToZero"),
@@ -339,7 +349,11 @@ def test_unschedulable_reason_and_message_are_the_schedulers(message: str, reaso
         generation=1,
     )
     assert result.ready == ("False", reason, message)
-    assert result.progressing == ("True", "WaitingForCapacity", f"2 pod(s) cannot be scheduled: {message}")
+    assert result.progressing == (
+        "True",
+        "WaitingForCapacity",
+        f"2 pod(s) cannot be scheduled: {message}",
+    )
 
 
 def test_messages_name_counts_and_reasons() -> None:
@@ -538,7 +552,9 @@ def test_trouble_on_a_known_object_is_a_warning_and_recovery_is_normal() -> None
         Transition("Normal", "WaitingForReplicas", "Ready=False: 1/2 replicas ready"),
         Transition("Normal", "RollingOut", "Progressing=True: 1/2 replicas ready"),
         Transition(
-            "Warning", "CrashLoopBackOff", "Degraded=True: pods of slot blue are in CrashLoopBackOff"
+            "Warning",
+            "CrashLoopBackOff",
+            "Degraded=True: pods of slot blue are in CrashLoopBackOff",
         ),
     ]
     pulling = derive(
@@ -549,7 +565,9 @@ def test_trouble_on_a_known_object_is_a_warning_and_recovery_is_normal() -> None
     # Same status, other reason: still news, still a Warning.
     assert transitions(crashing, pulling) == [
         Transition(
-            "Warning", "ImagePullBackOff", "Degraded=True: pods of slot blue are in ImagePullBackOff"
+            "Warning",
+            "ImagePullBackOff",
+            "Degraded=True: pods of slot blue are in ImagePullBackOff",
         )
     ]
     recovered = derive(ALL_READY, pulling, T1)
@@ -562,11 +580,15 @@ def test_trouble_on_a_known_object_is_a_warning_and_recovery_is_normal() -> None
 def test_losing_capacity_on_a_known_object_is_a_warning() -> None:
     healthy = derive(ALL_READY, None, T0)
     stuck = derive(
-        observed(deployment(), pod("a", ready=True), pod("b", unschedulable=GPU_MESSAGE)), healthy, T1
+        observed(deployment(), pod("a", ready=True), pod("b", unschedulable=GPU_MESSAGE)),
+        healthy,
+        T1,
     )
     events = transitions(healthy, stuck)
     assert events[0] == Transition("Warning", "InsufficientGPU", f"Ready=False: {GPU_MESSAGE}")
     assert events[1] == Transition(
-        "Normal", "WaitingForCapacity", f"Progressing=True: 1 pod(s) cannot be scheduled: {GPU_MESSAGE}"
+        "Normal",
+        "WaitingForCapacity",
+        f"Progressing=True: 1 pod(s) cannot be scheduled: {GPU_MESSAGE}",
     )
     assert len(events) == 2

@@ -24,7 +24,7 @@ class Recorder:
         self.calls: list[str] = []
         self.gates: dict[str, asyncio.Event] = {}  # key -> released when set
         self.entered: dict[str, asyncio.Event] = {}
-        self.results: dict[str, list[float | None | Exception]] = {}
+        self.results: dict[str, list[float | Exception | None]] = {}
         self.active: Counter[str] = Counter()
         self.max_active: Counter[str] = Counter()
         self.max_total = 0
