@@ -88,7 +88,14 @@ def load_key_ring(auth: Auth) -> KeyRing:
         except yaml.YAMLError as error:
             raise RouterConfigError(f"keys file {path} is not valid YAML: {error}") from None
         keys += parse_keys_document(data, str(path))
-    enabled = auth.enabled or bool(keys)
+    # Fail closed: asking for keys (a Secret that was not resolved, an empty file) never means
+    # "no auth".
+    enabled = auth.enabled or bool(keys) or auth.secret_ref is not None or bool(auth.keys_file)
     if enabled and not keys:
+        if auth.secret_ref is not None:
+            raise RouterConfigError(
+                f"auth.secretRef {auth.secret_ref.name!r} was not resolved into keys (only the "
+                "Kubernetes config source reads Secrets; standalone, use auth.keysFile)"
+            )
         raise RouterConfigError("auth is enabled but no keys are configured")
     return key_ring(keys, enabled)

@@ -70,6 +70,22 @@ def test_enabled_without_keys_is_rejected() -> None:
         load_key_ring(Auth(enabled=True))
 
 
+def test_unresolved_secret_fails_closed() -> None:
+    with pytest.raises(RouterConfigError, match="secretRef 'router-keys' was not resolved"):
+        load_key_ring(Auth.model_validate({"secretRef": {"name": "router-keys"}}))
+    resolved = Auth.model_validate(
+        {"secretRef": {"name": "router-keys"}, "keys": [{"key": "sk-from-secret"}]}
+    )
+    assert load_key_ring(resolved).check("Bearer sk-from-secret", "m") == "ok"
+
+
+def test_empty_keys_file_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys: []\n")
+    with pytest.raises(RouterConfigError, match="no keys"):
+        load_key_ring(Auth(keys_file=str(path)))
+
+
 CONFIG = parse_router_config(
     {
         "models": {
