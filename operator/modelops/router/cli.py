@@ -36,8 +36,6 @@ def register(subparsers: Any) -> None:
 def run_router(args: argparse.Namespace) -> int:
     import logging
 
-    import uvicorn
-
     from modelops.api.router_config import RouterConfigError, parse_router_config_yaml
     from modelops.router.app import create_app
 
@@ -53,18 +51,29 @@ def run_router(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(args.config, reload_seconds=args.reload_seconds)
+    serve(
+        create_app(args.config, reload_seconds=args.reload_seconds),
+        args.host,
+        args.port,
+        args.log_level,
+    )
+    return 0
+
+
+def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
+    """Serves a router app with the settings the benchmarks measured (also for the k8s mode)."""
+    import uvicorn
+
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         lifespan="on",
         access_log=False,
         # The router is the edge: X-Forwarded-* rewriting is not wanted (and costs per request).
         proxy_headers=False,
-        log_level=args.log_level,
+        log_level=log_level,
         timeout_graceful_shutdown=5,
     )
-    return 0
