@@ -36,6 +36,8 @@ class PodObservation:
     unschedulable_message: str | None = None  # the scheduler's message when it cannot place it
     waiting_reasons: tuple[str, ...] = ()
     restarts: int = 0
+    started: bool = False  # every container passed its startup probe (or has none)
+    not_ready_since: str | None = None  # RFC 3339, while Ready is False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ def observe_pod(body: Mapping[str, Any]) -> PodObservation:
         unschedulable_message=unschedulable,
         waiting_reasons=waiting,
         restarts=sum(int(c.get("restartCount", 0)) for c in containers),
+        started=bool(containers) and all(c.get("started") for c in containers),
+        not_ready_since=(
+            conditions.get("Ready", {}).get("lastTransitionTime")
+            if conditions.get("Ready", {}).get("status") == "False"
+            else None
+        ),
     )
 
 

@@ -28,9 +28,11 @@ from modelops.api.status import (
     Phase,
     SlotStatus,
 )
-from modelops.policies.observed import FAILING_WAIT_REASONS, Observed
+from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, PodObservation
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# A started pod may miss a few probes (a slow request, a GC pause) before it counts as trouble.
+READINESS_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,37 @@ class Assessment:
     phase: Phase
 
 
-def assess(observed: Observed, *, slot: str, desired: int, generation: int) -> Assessment:
+def failing_readiness(pod: PodObservation, now: datetime) -> bool:
+    """Started (past any startup probe) yet not Ready for longer than the grace period."""
+    if pod.phase != "Running" or pod.ready or not pod.started or pod.not_ready_since is None:
+        return False
+    try:
+        since = datetime.fromisoformat(pod.not_ready_since.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (now - since).total_seconds() >= READINESS_GRACE_SECONDS
+
+
+def assess(
+    observed: Observed, *, slot: str, desired: int, now: datetime | None = None
+) -> Assessment:
     deployment = observed.deployments.get(slot)
     pods = observed.pods_of(slot)
     ready_pods = sum(p.ready for p in pods)
     unschedulable = [p for p in pods if p.unschedulable_message]
     failing = sorted({r for p in pods for r in p.waiting_reasons if r in FAILING_WAIT_REASONS})
+    unready = [p for p in pods if now is not None and failing_readiness(p, now)]
 
     if failing:
         degraded = ("True", failing[0], f"pods of slot {slot} are in {', '.join(failing)}")
+    elif unready:
+        names = ", ".join(sorted(p.name for p in unready))
+        degraded = (
+            "True",
+            "ReadinessProbeFailing",
+            f"running but failing their readiness probe for over "
+            f"{READINESS_GRACE_SECONDS:.0f}s: {names}",
+        )
     elif deployment is not None and deployment.progress_deadline_exceeded:
         degraded = (
             "True",
@@ -118,7 +142,7 @@ def derive_status(
     now: datetime,
 ) -> ModelDeploymentStatus:
     """The whole status; lastTransitionTime moves only when a condition's status changes."""
-    assessment = assess(observed, slot=slot, desired=desired, generation=generation)
+    assessment = assess(observed, slot=slot, desired=desired, now=now)
     conditions: list[Condition] = list(previous.conditions) if previous else []
     for type_, (status, reason, message) in (
         (READY, assessment.ready),
@@ -168,10 +192,14 @@ def transitions(
             condition.reason,
         ):
             continue
-        bad = (condition.type == DEGRADED and condition.status == "True") or (
-            condition.type == READY
-            and condition.status == "False"
-            and condition.reason in ("InsufficientGPU", "Unschedulable")
+        bad = (
+            (condition.type == DEGRADED and condition.status == "True")
+            or (
+                condition.type == READY
+                and condition.status == "False"
+                and condition.reason in ("InsufficientGPU", "Unschedulable")
+            )
+            or (condition.status == "False" and condition.reason == "RoutingConflict")
         )
         if before is None and not bad:
             continue  # a new object: only trouble is worth an Event

@@ -324,7 +324,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_assess(case: Case) -> None:
-    result = assess(case.observed, slot=SLOT, desired=case.desired, generation=7)
+    result = assess(case.observed, slot=SLOT, desired=case.desired)
     assert result.ready[:2] == case.ready
     assert result.progressing[:2] == case.progressing
     assert result.degraded[:2] == case.degraded
@@ -346,7 +346,6 @@ def test_unschedulable_reason_and_message_are_the_schedulers(message: str, reaso
         observed(deployment(), pod("a", unschedulable=message), pod("b", unschedulable=message)),
         slot=SLOT,
         desired=2,
-        generation=1,
     )
     assert result.ready == ("False", reason, message)
     assert result.progressing == (
@@ -366,7 +365,6 @@ def test_messages_name_counts_and_reasons() -> None:
         ),
         slot=SLOT,
         desired=3,
-        generation=1,
     )
     assert result.ready == ("False", "WaitingForReplicas", "1/3 replicas ready")
     assert result.degraded == (
@@ -374,7 +372,7 @@ def test_messages_name_counts_and_reasons() -> None:
         "CrashLoopBackOff",
         "pods of slot blue are in CrashLoopBackOff, ImagePullBackOff",
     )
-    deadline = assess(observed(deployment(deadline=True)), slot=SLOT, desired=1, generation=1)
+    deadline = assess(observed(deployment(deadline=True)), slot=SLOT, desired=1)
     assert deadline.degraded == (
         "True",
         "ProgressDeadlineExceeded",
@@ -592,3 +590,26 @@ def test_losing_capacity_on_a_known_object_is_a_warning() -> None:
         f"Progressing=True: 1 pod(s) cannot be scheduled: {GPU_MESSAGE}",
     )
     assert len(events) == 2
+
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("started", "not_ready_for", "degraded_reason"),
+    [
+        (True, 61, "ReadinessProbeFailing"),  # past the grace: trouble
+        (True, 10, "AsExpected"),  # a few missed probes: not yet
+        (False, 600, "AsExpected"),  # still starting (startup probe not passed)
+    ],
+)
+def test_a_started_pod_failing_readiness_beyond_the_grace_is_degraded(
+    started: bool, not_ready_for: int, degraded_reason: str
+) -> None:
+    since = (NOW - timedelta(seconds=not_ready_for)).isoformat().replace("+00:00", "Z")
+    failing = PodObservation(
+        name="a", slot=SLOT, phase="Running", ready=False, started=started, not_ready_since=since
+    )
+    result = assess(Observed({SLOT: deployment()}, (failing,)), slot=SLOT, desired=1, now=NOW)
+    assert result.degraded[1] == degraded_reason
+    assert result.ready[0] == "False"
