@@ -1,11 +1,13 @@
 """`modelops router`: serve the router with uvicorn.
 
-Standalone mode: a config file with static endpoints, re-read when it changes.
+Standalone mode (`--config FILE`): a config file with static endpoints, re-read when it changes.
+Kubernetes mode (`--kubernetes`): the operator's ConfigMap, endpoints from Pods.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,27 @@ def register(subparsers: Any) -> None:
         description="Run the modelops router. The config file is re-read when it changes; "
         "a bad config is rejected and the last good one kept. See docs/router.md.",
     )
-    parser.add_argument("--config", required=True, type=Path, help="router config YAML file")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--config", type=Path, help="standalone: router config YAML file")
+    mode.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="read the operator's ConfigMap and watch Pods for endpoints",
+    )
+    parser.add_argument("--kubeconfig", help="kubernetes mode: kubeconfig (default in-cluster)")
+    parser.add_argument(
+        "--config-namespace",
+        default=os.environ.get("POD_NAMESPACE", "modelops-system"),
+        help="kubernetes mode: namespace of the ConfigMap (default: own namespace)",
+    )
+    parser.add_argument(
+        "--config-name", default="modelops-router-config", help="kubernetes mode: ConfigMap name"
+    )
+    parser.add_argument(
+        "--api-keys-file",
+        type=Path,
+        help="require API keys from this YAML file (overrides the config's auth)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument(
@@ -38,7 +60,27 @@ def run_router(args: argparse.Namespace) -> int:
 
     from modelops.api.router_config import RouterConfigError, parse_router_config_yaml
     from modelops.router.app import create_app
+    from modelops.router.sources import ApiKeysFileOverride, ConfigSource, FileConfigSource
 
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.api_keys_file is not None and not args.api_keys_file.is_file():
+        print(
+            f"modelops router: --api-keys-file {args.api_keys_file} does not exist", file=sys.stderr
+        )
+        return 2
+    if args.kubernetes:
+        from modelops.k8s.router_sources import KubernetesConfigSource, KubernetesEndpointSource
+
+        source: ConfigSource = KubernetesConfigSource(
+            args.config_namespace, args.config_name, args.kubeconfig
+        )
+        if args.api_keys_file is not None:
+            source = ApiKeysFileOverride(source, args.api_keys_file)
+        endpoints = KubernetesEndpointSource(args.kubeconfig)
+        serve(create_app(source, endpoints), args.host, args.port, args.log_level)
+        return 0
     # Fail fast with a clear message when the initial config is unusable.
     try:
         parse_router_config_yaml(args.config.read_text())
@@ -48,15 +90,10 @@ def run_router(args: argparse.Namespace) -> int:
     except RouterConfigError as error:
         print(f"modelops router: {args.config}: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve(
-        create_app(args.config, reload_seconds=args.reload_seconds),
-        args.host,
-        args.port,
-        args.log_level,
-    )
+    file_source: ConfigSource = FileConfigSource(args.config, args.reload_seconds)
+    if args.api_keys_file is not None:
+        file_source = ApiKeysFileOverride(file_source, args.api_keys_file)
+    serve(create_app(file_source), args.host, args.port, args.log_level)
     return 0
 
 

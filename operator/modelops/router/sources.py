@@ -121,3 +121,23 @@ class FileConfigSource:
                 signature = current
                 log.info("config file %s changed, reloading", self.path)
                 yield self.load()
+
+
+class ApiKeysFileOverride:
+    """Wraps a source so every config uses the API keys of one file (the Helm chart mounts
+    `router.auth.existingSecret` there): auth belongs to the router deployment, not to the
+    operator's config. The file is read again with every config update."""
+
+    def __init__(self, source: ConfigSource, keys_file: Path) -> None:
+        self.source = source
+        self.keys_file = keys_file
+
+    async def updates(self) -> AsyncIterator[ConfigUpdate]:
+        async for update in self.source.updates():
+            if isinstance(update, RouterConfigError):
+                yield update
+                continue
+            auth = update.auth.model_copy(
+                update={"enabled": True, "keys_file": str(self.keys_file)}
+            )
+            yield update.model_copy(update={"auth": auth})
