@@ -116,6 +116,10 @@ def test_flux_release_sources_and_kustomizations(tmp_path: Path) -> None:
         for dependency in spec.get("dependsOn", []):
             assert dependency["name"] in kustomizations
     models = kustomizations["modelops-models"]["spec"]
+    (health,) = models["healthCheckExprs"]  # kstatus alone does not read Ready
+    assert (health["apiVersion"], health["kind"]) == ("modelops.io/v1alpha1", "ModelDeployment")
+    assert "'Ready'" in health["current"]
+    assert "'Degraded'" in health["failed"]
     assert models["targetNamespace"] in release["spec"]["values"]["watchNamespaces"]
     # The HelmRelease is applied by the Kustomization the models depend on.
     operator_path = repo_path(kustomizations["modelops-operator"]["spec"]["path"])
