@@ -16,6 +16,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ import pytest
 import yaml
 
 from modelops.localcluster import toolchain
-from tests.conftest import REPO, ClusterHandle, OperatorProcess, wait_until
+from tests.conftest import REPO, ClusterHandle, OperatorProcess, free_port, wait_until
 
 CHART = REPO / "helm" / "modelops"
 EXAMPLE_NAMES = sorted(
@@ -35,6 +38,7 @@ EXAMPLE_NAMES = sorted(
     if path.name != "kustomization.yaml"
 )
 API_KEYS_SECRET = "modelops-api-keys"
+API_KEY = "sk-helm-test-0123456789"
 
 
 @dataclass
@@ -204,9 +208,29 @@ def test_operator_as_the_chart_service_account_reconciles_every_example(
     )
     username = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
     assert username == f"system:serviceaccount:{release.namespace}:{release.operator_sa}"
+    # The API keys the chart wires in, and the operator's settings exactly as the chart
+    # renders them (they reference that Secret).
+    keys = yaml.safe_dump({"keys": [{"key": API_KEY, "models": ["*"], "name": "test"}]})
+    release.cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        API_KEYS_SECRET,
+        "-n",
+        release.namespace,
+        f"--from-literal=keys.yaml={keys}",
+    )
+    settings = tmp_path / "chart-router-settings.yaml"
+    settings.write_text(
+        release.get(
+            "configmap", "-n", release.namespace, f"{release.name}-modelops-router-settings"
+        )["data"]["router-settings.yaml"]
+    )
     as_operator = ClusterHandle(kubeconfig, release.cluster.bin_dir, None)
-    process = OperatorProcess(as_operator, release.namespace, tmp_path)
-    process.start("--namespace", release.models)
+    (tmp_path / "operator").mkdir()
+    # Our --router-settings comes last on its command line, so it wins over any default.
+    process = OperatorProcess(as_operator, release.namespace, tmp_path / "operator")
+    process.start("--namespace", release.models, "--router-settings", str(settings))
     try:
         release.cluster.kubectl("apply", "-n", release.models, "-k", str(REPO / "examples"))
         release.cluster.kubectl(
@@ -233,9 +257,13 @@ def test_operator_as_the_chart_service_account_reconciles_every_example(
             ),
             what="our operator's own Ready reconciles",
         )
+        assert config["auth"]["secretRef"]["name"] == API_KEYS_SECRET
         # Events are written as the ServiceAccount too.
         events = release.get("events", "-n", release.models)["items"]
         assert any(e["involvedObject"]["kind"] == "ModelDeployment" for e in events)
+        router_log = serve_through_the_router_as_its_service_account(release, tmp_path)
+        for word in ("forbidden", "403"):
+            assert word not in router_log.lower(), router_log[-4000:]
         # Deleting goes through the finalizer, which this operator must be allowed to remove.
         release.cluster.kubectl(
             "delete", "md", "--all", "-n", release.models, "--timeout=90s", timeout=100
@@ -246,6 +274,89 @@ def test_operator_as_the_chart_service_account_reconciles_every_example(
     log = process.log()
     assert "Forbidden" not in log, log[-4000:]
     assert "status=403" not in log, log[-4000:]
+
+
+def http(
+    port: int, path: str, body: dict[str, Any] | None = None, key: str | None = None
+) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {key}"} if key else {}),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, None
+
+
+def serve_through_the_router_as_its_service_account(release: Release, tmp_path: Path) -> str:
+    """`modelops router --kubernetes` logged in as the chart's router ServiceAccount: it
+    reads the ConfigMap the operator wrote and the API-key Secret, finds the runtime pods,
+    and (on the local cluster, where simulators answer on pod IPs) serves a completion."""
+    kubeconfig = token_kubeconfig(release, release.router_sa, tmp_path / "router.kubeconfig")
+    port = free_port()
+    log_path = tmp_path / "router.log"
+    with log_path.open("wb") as log:
+        router = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelops",
+                "router",
+                "--kubernetes",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--config-namespace",
+                release.namespace,
+                "--config-name",
+                "modelops-router-config",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def listed() -> list[str]:
+            if router.poll() is not None:
+                raise AssertionError(f"router exited:\n{log_path.read_text()}")
+            status, body = http(port, "/v1/models", key=API_KEY)
+            return sorted(m["id"] for m in body["data"]) if status == 200 else []
+
+        assert wait_until(listed, timeout=60, what="router lists the models") == EXAMPLE_NAMES
+        assert http(port, "/v1/models")[0] == 401  # the keys came from the Secret
+        if release.cluster.local is not None:  # simulators answer on the pod IPs
+            request = {
+                "model": "phi3-mini-4k",
+                "messages": [{"role": "user", "content": "Hello"}],
+                "max_tokens": 8,
+            }
+            _, answer = wait_until(
+                lambda: (
+                    r
+                    if (r := http(port, "/v1/chat/completions", request, key=API_KEY))[0] == 200
+                    else None
+                ),
+                timeout=60,
+                what="a completion through the router",
+            )
+            assert answer["choices"][0]["message"]["content"]
+    finally:
+        router.terminate()
+        try:
+            router.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            router.kill()
+            router.wait()
+    return log_path.read_text(errors="replace")
 
 
 @pytest.mark.parametrize(
