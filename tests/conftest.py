@@ -92,6 +92,11 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
 
 
 REPO = Path(__file__).resolve().parent.parent
+# Short health windows so demotion and recovery fit in a test.
+ROUTER_SETTINGS = """\
+demotionWindowSeconds: 3
+healthCheck: {intervalSeconds: 0.5, timeoutSeconds: 1, passiveFailureThreshold: 2}
+"""
 
 
 def free_port() -> int:
@@ -128,6 +133,8 @@ class OperatorProcess:
 
     def start(self, *extra: str) -> None:
         port = free_port()
+        settings = self.log_dir / "router-settings.yaml"
+        settings.write_text(ROUTER_SETTINGS)
         self.log_path = self.log_dir / f"operator-{self.starts}.log"
         self.starts += 1
         with self.log_path.open("wb") as log:
@@ -143,6 +150,8 @@ class OperatorProcess:
                     self.config_namespace,
                     "--liveness",
                     f"http://127.0.0.1:{port}/healthz",
+                    "--router-settings",
+                    str(settings),
                     *extra,
                 ],
                 stdout=log,
@@ -214,6 +223,73 @@ def operator(
     cluster.kubectl("create", "namespace", config_namespace, check=False)
     process = OperatorProcess(cluster, config_namespace, tmp_path_factory.mktemp("operator"))
     process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class RouterProcess:
+    """`modelops router --kubernetes` as a subprocess on a free loopback port."""
+
+    def __init__(
+        self, cluster: ClusterHandle, config_namespace: str, log_path: Path, *extra: str
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelops",
+                    "router",
+                    "--kubernetes",
+                    "--kubeconfig",
+                    str(cluster.kubeconfig),
+                    "--config-namespace",
+                    config_namespace,
+                    "--port",
+                    str(self.port),
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"router exited:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_until(ready, timeout=60, what="router /readyz")
+
+    def status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/status", timeout=5) as response:
+            return dict(json.loads(response.read()))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def router(
+    cluster: ClusterHandle, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RouterProcess]:
+    process = RouterProcess(
+        cluster, operator.config_namespace, tmp_path_factory.mktemp("router") / "router.log"
+    )
     try:
         yield process
     finally:
