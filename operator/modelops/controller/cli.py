@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,12 @@ def register(subparsers: Any) -> None:
         "--peering",
         metavar="NAME",
         help="kopf peering name for HA (default: standalone, one replica)",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        help="peering priority (default: random per process, so that replicas "
+        "of one Deployment never tie; kopf pauses every replica on a tie)",
     )
     parser.add_argument("--verbose", "-v", action="store_true")
     parser.set_defaults(handler=run)
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         namespaces=args.namespaces or (),
         standalone=args.peering is None,
         peering_name=args.peering,
+        priority=args.priority if args.priority is not None else secrets.randbelow(1_000_000) + 1,
         liveness_endpoint=args.liveness,
     )
     return 0
