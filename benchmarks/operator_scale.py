@@ -59,7 +59,7 @@ def cpu_seconds(pid: int) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def manifest(name: str) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def manifest(name: str) -> dict[str, Any]:
     }
 
 
-async def run_round(client: AsyncClient, count: int, timeout: float) -> dict[str, float]:
+async def run_round(client: AsyncClient, count: int, limit_seconds: float) -> dict[str, float]:
     namespace = f"bench-{count}-{uuid.uuid4().hex[:4]}"
     await client.create(Namespace(metadata=ObjectMeta(name=namespace)))
     applied: dict[str, float] = {}
@@ -105,9 +105,11 @@ async def run_round(client: AsyncClient, count: int, timeout: float) -> dict[str
     start = time.monotonic()
     await asyncio.gather(*(create(i) for i in range(count)))
     try:
-        await asyncio.wait_for(done.wait(), timeout)
+        await asyncio.wait_for(done.wait(), limit_seconds)
     except TimeoutError:
-        print(f"  timed out: {len(ready)}/{count} Ready after {timeout:.0f}s", file=sys.stderr)
+        print(
+            f"  timed out: {len(ready)}/{count} Ready after {limit_seconds:.0f}s", file=sys.stderr
+        )
     for task in watchers:
         task.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
@@ -123,23 +125,29 @@ async def run_round(client: AsyncClient, count: int, timeout: float) -> dict[str
     }
 
 
-async def measure(kubeconfig: Path, operator_pid: int, counts: list[int], timeout: float) -> None:
+async def measure(
+    kubeconfig: Path, operator_pid: int, counts: list[int], limit_seconds: float
+) -> None:
     client = AsyncClient(KubeConfig.from_file(str(kubeconfig)), field_manager="bench")
     idle = rss_kib(operator_pid)
     print(f"operator RSS idle: {idle / 1024:.1f} MiB")
-    print(f"{'N':>5} {'apply->Deployment med/p95 (s)':>30} {'apply->Ready med/p95 (s)':>26} "
-          f"{'all Ready (s)':>14} {'RSS (MiB)':>10} {'KiB/object':>11} {'CPU s':>6}")
+    print(
+        f"{'N':>5} {'apply->Deployment med/p95 (s)':>30} {'apply->Ready med/p95 (s)':>26} "
+        f"{'all Ready (s)':>14} {'RSS (MiB)':>10} {'KiB/object':>11} {'CPU s':>6}"
+    )
     total = 0
     for count in counts:
         cpu_before = cpu_seconds(operator_pid)
-        result = await run_round(client, count, timeout)
+        result = await run_round(client, count, limit_seconds)
         total += count
         rss = rss_kib(operator_pid)
-        print(f"{count:>5} {result['deployment_median']:>14.3f} / {result['deployment_p95']:<13.3f} "
-              f"{result['ready_median']:>12.3f} / {result['ready_p95']:<11.3f} "
-              f"{result['all_ready']:>14.1f} {rss / 1024:>10.1f} {(rss - idle) / total:>11.1f} "
-              f"{cpu_seconds(operator_pid) - cpu_before:>6.1f}",
-              flush=True)
+        print(
+            f"{count:>5} {result['deployment_median']:>14.3f} / {result['deployment_p95']:<13.3f} "
+            f"{result['ready_median']:>12.3f} / {result['ready_p95']:<11.3f} "
+            f"{result['all_ready']:>14.1f} {rss / 1024:>10.1f} {(rss - idle) / total:>11.1f} "
+            f"{cpu_seconds(operator_pid) - cpu_before:>6.1f}",
+            flush=True,
+        )
     await client.close()
 
 
@@ -154,16 +162,24 @@ def main() -> int:
     operator = None
     try:
         kubectl = [str(toolchain.binary_path("kubectl")), "--kubeconfig", str(target.kubeconfig)]
-        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], check=True,
-                       capture_output=True)
-        subprocess.run([*kubectl, "create", "namespace", "modelops-system"], check=True,
-                       capture_output=True)
-        subprocess.run([*kubectl, "wait", "--for=condition=Established",
-                        "crd/modeldeployments.modelops.io"], check=True, capture_output=True)
+        subprocess.run(
+            [*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [*kubectl, "create", "namespace", "modelops-system"], check=True, capture_output=True
+        )
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Established", "crd/modeldeployments.modelops.io"],
+            check=True,
+            capture_output=True,
+        )
         log = (target.root / "operator.log").open("wb")
         operator = subprocess.Popen(
             [sys.executable, "-m", "modelops", "operator", "--kubeconfig", str(target.kubeconfig)],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         time.sleep(3)  # the operator connects its watches; nothing to wait on with no objects
         asyncio.run(measure(target.kubeconfig, operator.pid, args.counts, args.timeout))
@@ -172,8 +188,10 @@ def main() -> int:
             operator.terminate()
             operator.wait(timeout=30)
             text = (target.root / "operator.log").read_text(errors="replace")
-            print(f"operator: {text.count('reconciled ')} reconciles, "
-                  f"{text.count('applying ')} applies, {text.count('Traceback')} tracebacks")
+            print(
+                f"operator: {text.count('reconciled ')} reconciles, "
+                f"{text.count('applying ')} applies, {text.count('Traceback')} tracebacks"
+            )
             Path("/tmp/operator_scale.log").write_text(text)
         localcluster.down(target)
     return 0

@@ -549,11 +549,6 @@ def test_gitops_kustomization_applies_as_a_gitops_tool_would(
     cluster.kubectl("delete", "md", "--all", "-n", namespace, "--wait=false")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kopf pauses every peer of equal priority, and `modelops operator --peering` "
-    "gives every replica priority 0: it needs a distinct priority per process",
-)
 def test_ha_replicas_elect_one_active_operator(cluster: ClusterHandle, tmp_path: Path) -> None:
     """operator.ha.enabled: two replicas as the chart's ServiceAccount share the chart's
     KopfPeering; one reconciles, and the RBAC covers the peering."""

@@ -31,6 +31,8 @@ from modelops.api.status import (
 from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, PodObservation
 
 GPU_RESOURCE = "nvidia.com/gpu"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 # A started pod may miss a few probes (a slow request, a GC pause) before it counts as trouble.
 READINESS_GRACE_SECONDS = 60.0
 
@@ -129,6 +131,20 @@ def assess(
     return Assessment(ready, progressing, degraded, phase)
 
 
+def kstatus_conditions(assessment: Assessment) -> list[tuple[str, tuple[str, str, str]]]:
+    """kstatus (Flux, kpt, cli-utils) reads only these two "abnormal-true" types on custom
+    resources; mirroring our conditions makes `wait: true` wait for Ready without CEL."""
+    working = assessment.phase in ("Pending", "Progressing")
+    reason, message = (assessment.ready[1], assessment.ready[2]) if working else ("Reconciled", "")
+    stalled = (
+        assessment.degraded if assessment.degraded[0] == "True" else ("False", "AsExpected", "")
+    )
+    return [
+        (RECONCILING, ("True" if working else "False", reason, message)),
+        (STALLED, stalled),
+    ]
+
+
 def derive_status(
     observed: Observed,
     *,
@@ -148,6 +164,7 @@ def derive_status(
         (READY, assessment.ready),
         (PROGRESSING, assessment.progressing),
         (DEGRADED, assessment.degraded),
+        *kstatus_conditions(assessment),
     ):
         new = make_condition(
             type_,
@@ -192,6 +209,8 @@ def transitions(
             condition.reason,
         ):
             continue
+        if condition.type in (RECONCILING, STALLED):
+            continue  # mirrors of Ready/Degraded: their Events would say it twice
         bad = (
             (condition.type == DEGRADED and condition.status == "True")
             or (

@@ -435,7 +435,13 @@ def test_derive_status_fields() -> None:
         "rev1234567",
         2,
     )
-    assert [c.type for c in status.conditions] == ["Ready", "Progressing", "Degraded"]
+    assert [c.type for c in status.conditions] == [
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "Reconciling",
+        "Stalled",
+    ]
     for condition in status.conditions:
         assert condition.last_transition_time == T0.replace(microsecond=0)
         assert condition.observed_generation == 5
@@ -482,7 +488,14 @@ def test_other_conditions_of_the_previous_status_are_kept() -> None:
     routed = make_condition("Routed", "True", "InRouterConfig", "ok", now=T0)
     previous = ModelDeploymentStatus(conditions=[routed])
     status = derive(ALL_READY, previous, T1)
-    assert [c.type for c in status.conditions] == ["Routed", "Ready", "Progressing", "Degraded"]
+    assert [c.type for c in status.conditions] == [
+        "Routed",
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "Reconciling",
+        "Stalled",
+    ]
     assert find_condition(status.conditions, "Routed") == routed
 
 
@@ -613,3 +626,55 @@ def test_a_started_pod_failing_readiness_beyond_the_grace_is_degraded(
     result = assess(Observed({SLOT: deployment()}, (failing,)), slot=SLOT, desired=1, now=NOW)
     assert result.degraded[1] == degraded_reason
     assert result.ready[0] == "False"
+
+
+@pytest.mark.parametrize(
+    ("phase", "ready", "degraded", "reconciling", "stalled"),
+    [
+        (
+            "Ready",
+            ("True", "AllReplicasReady", "1/1"),
+            ("False", "AsExpected", ""),
+            "False",
+            "False",
+        ),
+        (
+            "Progressing",
+            ("False", "WaitingForReplicas", "0/1"),
+            ("False", "AsExpected", ""),
+            "True",
+            "False",
+        ),
+        (
+            "Pending",
+            ("False", "InsufficientGPU", "0/3 nodes"),
+            ("False", "AsExpected", ""),
+            "True",
+            "False",
+        ),
+        (
+            "Degraded",
+            ("False", "WaitingForReplicas", "0/1"),
+            ("True", "CrashLoopBackOff", "crash"),
+            "False",
+            "True",
+        ),
+    ],
+)
+def test_kstatus_conditions_mirror_ours(
+    phase: str,
+    ready: tuple[str, str, str],
+    degraded: tuple[str, str, str],
+    reconciling: str,
+    stalled: str,
+) -> None:
+    from modelops.policies.status import Assessment, kstatus_conditions
+
+    assessment = Assessment(ready, ("False", "RolloutComplete", ""), degraded, phase)  # type: ignore[arg-type]
+    found = dict(kstatus_conditions(assessment))
+    assert found["Reconciling"][0] == reconciling
+    assert found["Stalled"][0] == stalled
+    if reconciling == "True":
+        assert found["Reconciling"][1] == ready[1]
+    if stalled == "True":
+        assert found["Stalled"][1] == degraded[1]
