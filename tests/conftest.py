@@ -25,6 +25,7 @@ import pytest
 
 from modelops.localcluster import cluster as localcluster
 from modelops.localcluster import toolchain
+from modelops.sim.testing import free_port
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,6 @@ healthCheck: {intervalSeconds: 0.5, timeoutSeconds: 1, passiveFailureThreshold: 
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(
     predicate: Callable[[], Any], *, timeout: float = 60, what: str = "condition"
 ) -> Any:
@@ -118,6 +111,17 @@ def wait_until(
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s; always reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class OperatorProcess:
@@ -172,13 +176,8 @@ class OperatorProcess:
         wait_until(alive, timeout=60, what="operator liveness")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
 
     def restart(self) -> None:
@@ -274,13 +273,7 @@ class RouterProcess:
             return dict(json.loads(response.read()))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
 
 
 @pytest.fixture(scope="session")

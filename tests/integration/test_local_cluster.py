@@ -7,9 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,9 @@ import yaml
 
 from modelops.localcluster import cluster as localcluster
 from modelops.localcluster import nodes, processes
-from tests.conftest import ClusterHandle
+from tests.conftest import ClusterHandle, wait_until
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def get_json(cluster: ClusterHandle, *args: str) -> Any:
@@ -121,7 +109,7 @@ def test_pod_asking_more_gpus_than_any_node_stays_pending(
     cluster: ClusterHandle, namespace: str
 ) -> None:
     apply(cluster, namespace, gpu_pod("too-big", 16))
-    condition = wait_for(
+    condition = wait_until(
         lambda: (
             (c := pod_scheduled_condition(cluster, namespace, "too-big"))
             and c["status"] == "False"
@@ -147,7 +135,7 @@ def test_sixteen_single_gpu_pods_fill_two_nodes_and_the_seventeenth_waits(
             cluster.kubectl("wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
         selector = {"nvidia.com/gpu.product": product}
         apply(cluster, namespace, *(gpu_pod(f"one-gpu-{i}", 1, selector) for i in range(16)))
-        wait_for(
+        wait_until(
             lambda: (
                 sum(
                     p["status"].get("phase") == "Running"
@@ -158,7 +146,7 @@ def test_sixteen_single_gpu_pods_fill_two_nodes_and_the_seventeenth_waits(
             what="16 running pods",
         )
         apply(cluster, namespace, gpu_pod("one-gpu-16", 1, selector))
-        condition = wait_for(
+        condition = wait_until(
             lambda: (
                 (c := pod_scheduled_condition(cluster, namespace, "one-gpu-16"))
                 and c["status"] == "False"
@@ -248,7 +236,7 @@ def test_a_crashed_component_is_reported(cluster: ClusterHandle) -> None:
         localcluster.up(extra, [nodes.NodeShape("solo")])
         scheduler = next(r for r in extra.records() if r.name == "kube-scheduler")
         os.kill(scheduler.pid, signal.SIGKILL)
-        wait_for(lambda: not processes.is_running(scheduler), what="scheduler gone")
+        wait_until(lambda: not processes.is_running(scheduler), what="scheduler gone")
         status = subprocess.run(
             [*modelops, "status", "--name", extra.name], capture_output=True, text=True
         )

@@ -7,13 +7,14 @@ The cluster's launcher is started by `modelops cluster up`; this test only appli
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -41,14 +42,7 @@ spec:
 
 
 def eventually(check: Callable[[], Any], what: str, within: float = 90.0) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"{what} not reached within {within}s (last: {last!r})")
+    return wait_until(check, timeout=within, what=what)
 
 
 def pod_ips(cluster: Any, namespace: str) -> list[str]:

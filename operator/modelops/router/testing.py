@@ -23,17 +23,9 @@ from typing import Any
 import yaml
 
 import modelops
+from modelops.sim.testing import free_port
 
 SOURCE_ROOT = Path(modelops.__file__).resolve().parent.parent
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get_json(host: str, port: int, path: str, timeout: float = 2.0) -> tuple[int, Any] | None:
