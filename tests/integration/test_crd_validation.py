@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from modelops.api.conditions import make_condition
 from modelops.api.crd import CRD_NAME, CRD_PATH
-from modelops.api.resource import dump_status, parse_model_deployment
-from modelops.api.status import ModelDeploymentStatus
-from tests.conftest import ClusterHandle
+from modelops.api.resource import parse_model_deployment
+from tests.conftest import ClusterHandle, OperatorProcess, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -398,38 +395,15 @@ def test_every_field_at_once_is_accepted_and_parses_back(
 
 
 def test_defaults_scale_columns_and_status(
-    cluster: ClusterHandle, crd: None, namespace: str
+    cluster: ClusterHandle, crd: None, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest(OLLAMA, "chat"))
     stored = json.loads(cluster.kubectl("get", "-n", namespace, "md/chat", "-o", "json").stdout)
     assert stored["spec"]["replicas"] == 1
     assert stored["spec"]["resources"] == {"gpus": 0}
 
-    # The status subresource accepts exactly what the operator's models dump.
-    status = ModelDeploymentStatus(
-        observed_generation=stored["metadata"]["generation"],
-        phase="Ready",
-        conditions=[
-            make_condition("Ready", "True", "AllReplicasReady", "1/1 ready", now=datetime.now(UTC))
-        ],
-        served_model_name="chat",
-        replicas=1,
-        ready_replicas=1,
-        desired_replicas=1,
-        selector="modelops.io/model=chat",
-        stable={"slot": "blue", "revision": "0123456789", "replicas": 1},  # type: ignore[arg-type]
-    )
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/chat",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": dump_status(status)}),
-    )
-    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "md/chat", "--timeout=10s")
+    # The operator fills the status (its pydantic dump is what the status subresource takes).
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "md/chat", "--timeout=60s")
 
     table = cluster.kubectl("get", "-n", namespace, "md").stdout
     header = table.splitlines()[0].split()
@@ -447,7 +421,12 @@ def test_defaults_scale_columns_and_status(
         ).stdout
     )
     assert scale["status"]["selector"] == "modelops.io/model=chat"
-    assert scale["status"]["replicas"] == 1
+
+    def scale_replicas() -> int:
+        path = f"/apis/modelops.io/v1alpha1/namespaces/{namespace}/modeldeployments/chat/scale"
+        return int(json.loads(cluster.kubectl("get", "--raw", path).stdout)["status"]["replicas"])
+
+    wait_until(lambda: scale_replicas() == 3, what="scale status at 3 replicas")
 
     # Short name and category.
     assert "chat" in cluster.kubectl("get", "-n", namespace, "modelops", "-o", "name").stdout

@@ -278,3 +278,27 @@ def test_operator_restart_changes_nothing(
         what="the restarted operator reconciled the object",
     )
     assert versions() == before
+
+
+def test_a_crash_looping_runtime_is_degraded(
+    cluster: ClusterHandle, operator: OperatorProcess, namespace: str
+) -> None:
+    # A knob the simulator cannot parse makes it exit at start, as a bad flag makes vLLM exit;
+    # the launcher restarts it with back-off, like the kubelet.
+    env = [{"name": "MODELOPS_SIM_TOKENS_PER_SECOND", "value": "not-a-number"}]
+    apply_yaml(cluster, namespace, small_model("crashy", env=env))
+
+    def degraded() -> dict[str, Any] | None:
+        md = get(cluster, "md", "-n", namespace, "crashy")
+        found = condition(md, "Degraded")
+        return md if found.get("status") == "True" else None
+
+    md = wait_until(degraded, timeout=120, what="Degraded=True")
+    assert condition(md, "Degraded")["reason"] == "CrashLoopBackOff"
+    assert md["status"]["phase"] == "Degraded"
+    assert condition(md, "Ready")["status"] == "False"
+    assert condition(md, "Stalled")["status"] == "True"
+    events = get(
+        cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=crashy"
+    )["items"]
+    assert any(e["reason"] == "CrashLoopBackOff" and e["type"] == "Warning" for e in events)
