@@ -10,6 +10,9 @@ prints, from watch events received by this process:
   * apply of the first -> all Ready
   * operator RSS: idle, after N objects, and per object
 
+Each N is created as a burst (all at once); a last round creates the first N at a steady
+--rate, which shows the per-object latency rather than the machine's throughput limit.
+
 Run: .venv/bin/python benchmarks/operator_scale.py [--counts 100 500]
 Everything is bounded: each round stops after --timeout seconds.
 """
@@ -71,7 +74,9 @@ def manifest(name: str) -> dict[str, Any]:
     }
 
 
-async def run_round(client: AsyncClient, count: int, limit_seconds: float) -> dict[str, float]:
+async def run_round(
+    client: AsyncClient, count: int, limit_seconds: float, rate: float | None = None
+) -> dict[str, float]:
     namespace = f"bench-{count}-{uuid.uuid4().hex[:4]}"
     await client.create(Namespace(metadata=ObjectMeta(name=namespace)))
     applied: dict[str, float] = {}
@@ -103,7 +108,14 @@ async def run_round(client: AsyncClient, count: int, limit_seconds: float) -> di
             await client.create(ModelDeployment.from_dict(manifest(name)), namespace=namespace)
 
     start = time.monotonic()
-    await asyncio.gather(*(create(i) for i in range(count)))
+    if rate is None:  # a burst: everything at once (bounded concurrency)
+        await asyncio.gather(*(create(i) for i in range(count)))
+    else:  # a steady stream, as a GitOps sync or a team's applies would send
+        pending = []
+        for index in range(count):
+            await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
+            pending.append(asyncio.create_task(create(index)))
+        await asyncio.gather(*pending)
     try:
         await asyncio.wait_for(done.wait(), limit_seconds)
     except TimeoutError:
@@ -126,23 +138,25 @@ async def run_round(client: AsyncClient, count: int, limit_seconds: float) -> di
 
 
 async def measure(
-    kubeconfig: Path, operator_pid: int, counts: list[int], limit_seconds: float
+    kubeconfig: Path, operator_pid: int, counts: list[int], limit_seconds: float, rate: float
 ) -> None:
     client = AsyncClient(KubeConfig.from_file(str(kubeconfig)), field_manager="bench")
     idle = rss_kib(operator_pid)
     print(f"operator RSS idle: {idle / 1024:.1f} MiB")
     print(
-        f"{'N':>5} {'apply->Deployment med/p95 (s)':>30} {'apply->Ready med/p95 (s)':>26} "
+        f"{'round':>12} {'apply->Deployment med/p95 (s)':>30} {'apply->Ready med/p95 (s)':>26} "
         f"{'all Ready (s)':>14} {'RSS (MiB)':>10} {'KiB/object':>11} {'CPU s':>6}"
     )
     total = 0
-    for count in counts:
+    rounds = [(f"{count} burst", count, None) for count in counts]
+    rounds.append((f"{counts[0]} @{rate:g}/s", counts[0], rate))
+    for label, count, pace in rounds:
         cpu_before = cpu_seconds(operator_pid)
-        result = await run_round(client, count, limit_seconds)
+        result = await run_round(client, count, limit_seconds, pace)
         total += count
         rss = rss_kib(operator_pid)
         print(
-            f"{count:>5} {result['deployment_median']:>14.3f} / {result['deployment_p95']:<13.3f} "
+            f"{label:>12} {result['deployment_median']:>14.3f} / {result['deployment_p95']:<13.3f} "
             f"{result['ready_median']:>12.3f} / {result['ready_p95']:<11.3f} "
             f"{result['all_ready']:>14.1f} {rss / 1024:>10.1f} {(rss - idle) / total:>11.1f} "
             f"{cpu_seconds(operator_pid) - cpu_before:>6.1f}",
@@ -155,6 +169,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="objects per second of the last, paced round (default 10)",
+    )
     args = parser.parse_args()
     toolchain.build()
     target = localcluster.Cluster(f"bench-{uuid.uuid4().hex[:6]}")
@@ -177,12 +197,20 @@ def main() -> int:
         )
         log = (target.root / "operator.log").open("wb")
         operator = subprocess.Popen(
-            [sys.executable, "-m", "modelops", "operator", "--kubeconfig", str(target.kubeconfig)],
+            [
+                sys.executable,
+                *os.environ.get("OPERATOR_PYTHON_ARGS", "").split(),
+                "-m",
+                "modelops",
+                "operator",
+                "--kubeconfig",
+                str(target.kubeconfig),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         time.sleep(3)  # the operator connects its watches; nothing to wait on with no objects
-        asyncio.run(measure(target.kubeconfig, operator.pid, args.counts, args.timeout))
+        asyncio.run(measure(target.kubeconfig, operator.pid, args.counts, args.timeout, args.rate))
     finally:
         if operator is not None:
             operator.terminate()

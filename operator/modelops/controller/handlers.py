@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MANAGED = {"app.kubernetes.io/managed-by": "modelops"}
 RESYNC_SECONDS = 60.0
-WORKERS = 8
+WORKERS = 32
 
 
 @dataclass
@@ -206,7 +206,8 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
     @kopf.on.event(*md_resource, id="md_event", registry=registry)
     async def md_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         queue, publisher = start(memo, index_kwargs(kwargs))
-        queue.add(_key(body))
+        key = _key(body)
+        queue.add(key, urgent=key not in kwargs["deployments_index"])
         publisher.poke()
 
     @kopf.on.delete(*md_resource, id="md_deleted", registry=registry)

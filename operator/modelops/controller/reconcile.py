@@ -43,6 +43,7 @@ Key = tuple[str, str]
 Body = Mapping[str, Any]
 ROUTED = "Routed"
 NOT_READY_RECHECK_SECONDS = 15.0
+APPLY_RETRY_SECONDS = 10.0
 CHILD_KINDS = {
     "deployments": "Deployment",
     "services": "Service",
@@ -112,13 +113,39 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     applies = plan_applies(wanted.all(), live)
     for manifest in applies:
         log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
-    await asyncio.gather(*(writes.apply(ctx.client, manifest) for manifest in applies))
+    results = await asyncio.gather(
+        *(writes.apply(ctx.client, manifest) for manifest in applies), return_exceptions=True
+    )
+    failures = [str(r) for r in results if isinstance(r, writes.ApplyError)]
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, writes.ApplyError):
+            raise result
 
     status = _status(md, body, slot, children, ctx)
+    if failures:
+        log.warning("applying children of %s/%s failed: %s", namespace, name, "; ".join(failures))
+        status = _with_apply_failure(status, "; ".join(failures), ctx.now())
     await _publish_status(ctx, body, status)
     ctx.on_change()
     log.info("reconciled %s/%s: %s, %d applied", namespace, name, status.phase, len(applies))
+    if failures:
+        return APPLY_RETRY_SECONDS
     return None if status.phase == "Ready" else NOT_READY_RECHECK_SECONDS
+
+
+def _with_apply_failure(
+    status: ModelDeploymentStatus, message: str, now: datetime.datetime
+) -> ModelDeploymentStatus:
+    """The API server refused a child: Ready says so, with its message."""
+    failed = make_condition(
+        READY,
+        "False",
+        "ApplyFailed",
+        message,
+        now=now,
+        observed_generation=status.observed_generation,
+    )
+    return status.model_copy(update={"conditions": set_condition(status.conditions, failed, now)})
 
 
 def _status(

@@ -19,6 +19,8 @@ from modelops.k8s.client import ApiClient
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.2
+# While hundreds of objects change at once, write the ConfigMap at most this often.
+MIN_PUBLISH_INTERVAL_SECONDS = 1.0
 FLUSH_TIMEOUT_SECONDS = 10.0
 LABELS = {
     "app.kubernetes.io/managed-by": "modelops",
@@ -46,6 +48,7 @@ class RouterConfigPublisher:
         self._problems: dict[Key, tuple[str, ...]] = {}
         self._parsed: dict[tuple[Key, str], ModelDeployment | None] = {}
         self._published: str | None = None
+        self._published_config: RouterConfig | None = None
         self._dirty = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -73,10 +76,14 @@ class RouterConfigPublisher:
             await self._idle.wait()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = -MIN_PUBLISH_INTERVAL_SECONDS
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(DEBOUNCE_SECONDS)
+            pause = max(DEBOUNCE_SECONDS, last + MIN_PUBLISH_INTERVAL_SECONDS - loop.time())
+            await asyncio.sleep(pause)
             self._dirty.clear()
+            last = loop.time()
             try:
                 await self._publish()
             except asyncio.CancelledError:
@@ -118,18 +125,19 @@ class RouterConfigPublisher:
 
     async def _publish(self) -> None:
         plan = build_router_plan(self._routed_models(), self._base)
-        text = plan.config.to_yaml()
-        if text != self._published:
-            await writes.apply_config_map(
-                self._client, self.namespace, self.name, {CONFIGMAP_KEY: text}, LABELS
-            )
+        if plan.config != self._published_config:
+            text = plan.config.to_yaml()  # only when something changed: dumping costs
+            if text != self._published:
+                await writes.apply_config_map(
+                    self._client, self.namespace, self.name, {CONFIGMAP_KEY: text}, LABELS
+                )
+                log.info(
+                    "router config written: %d models, %d tasks",
+                    len(plan.config.models),
+                    len(plan.config.tasks),
+                )
             first = self._published is None
-            self._published = text
-            log.info(
-                "router config written: %d models, %d tasks",
-                len(plan.config.models),
-                len(plan.config.tasks),
-            )
+            self._published, self._published_config = text, plan.config
             if first:
                 for key in plan.problems:
                     self._on_problems_changed(key)

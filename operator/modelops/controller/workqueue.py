@@ -1,9 +1,14 @@
 """A de-duplicating work queue: many triggers for one key collapse into one reconcile,
-and a key is never reconciled by two workers at once (like client-go's workqueue)."""
+and a key is never reconciled by two workers at once (like client-go's workqueue).
+
+Urgent keys (objects whose workload does not exist yet) go before routine ones (status
+refreshes), so a burst of new objects is not stuck behind the status churn of earlier ones.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -16,7 +21,8 @@ log = logging.getLogger(__name__)
 class WorkQueue(Generic[K]):
     def __init__(self, handle: Callable[[K], Awaitable[float | None]], *, workers: int = 8) -> None:
         self._handle = handle
-        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, K]] = asyncio.PriorityQueue()
+        self._sequence = itertools.count()  # FIFO within a priority
         self._queued: set[K] = set()
         self._running: set[K] = set()
         self._dirty: set[K] = set()  # re-added while running: run again afterwards
@@ -24,12 +30,12 @@ class WorkQueue(Generic[K]):
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, *, urgent: bool = False) -> None:
         if key in self._running:
             self._dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
-            self._queue.put_nowait(key)
+            self._queue.put_nowait((0 if urgent else 1, next(self._sequence), key))
 
     def add_after(self, key: K, delay: float) -> None:
         if key in self._delayed:
@@ -57,7 +63,7 @@ class WorkQueue(Generic[K]):
 
     async def _work(self) -> None:
         while True:
-            key = await self._queue.get()
+            _, _, key = await self._queue.get()
             self._queued.discard(key)
             self._running.add(key)
             retry: float | None = None

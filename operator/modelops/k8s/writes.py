@@ -28,9 +28,19 @@ class ConflictError(RuntimeError):
     """The object changed or went away under us; try again later."""
 
 
+class ApplyError(RuntimeError):
+    """The API server refused a child (quota, admission, validation, a full IP range...)."""
+
+
 async def apply(client: AsyncClient, manifest: Mapping[str, Any]) -> None:
     """Server-side apply with our field manager, taking ownership of our fields."""
-    await client.apply(codecs.from_dict(dict(manifest)), field_manager=FIELD_MANAGER, force=True)
+    try:
+        await client.apply(
+            codecs.from_dict(dict(manifest)), field_manager=FIELD_MANAGER, force=True
+        )
+    except ApiError as error:
+        what = f"{manifest['kind']} {manifest['metadata']['name']}"
+        raise ApplyError(f"{what}: {error.status.message or error}") from error
 
 
 async def patch_model_deployment_status(

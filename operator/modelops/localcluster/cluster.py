@@ -28,7 +28,8 @@ from modelops.localcluster.toolchain import binary_path, cache_root
 STAGES_FILE = Path(__file__).parent / "kwok-stages.yaml"
 # The stage line that keeps probed pods not Ready until the launcher's probe passes.
 PROBED_NOT_READY = '{{ if .readinessProbe }}{{ $ready = "False" }}{{ end }}'
-SERVICE_CIDR = "10.0.0.0/24"
+# Room for thousands of Services (a /24 ran out at ~250 ModelDeployments in the scale test).
+SERVICE_CIDR = "10.96.0.0/12"
 # Endpoints and EndpointSlices reject loopback addresses, and every simulated pod IP is one,
 # so these controllers would only loop on validation errors. The router watches Pods instead.
 DISABLED_CONTROLLERS = (

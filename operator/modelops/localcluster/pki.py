@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
 API_SERVER_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
-API_SERVER_IPS = ("127.0.0.1", "10.0.0.1")
+API_SERVER_IPS = ("127.0.0.1", "10.96.0.1")  # the first IP of the service range
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ def transitions(
             or (
                 condition.type == READY
                 and condition.status == "False"
-                and condition.reason in ("InsufficientGPU", "Unschedulable")
+                and condition.reason in ("InsufficientGPU", "Unschedulable", "ApplyFailed")
             )
             or (condition.status == "False" and condition.reason == "RoutingConflict")
         )

@@ -273,3 +273,29 @@ def test_idle_on_a_fresh_queue() -> None:
 
     handler: Callable[[str], Awaitable[float | None]] = handle
     assert WorkQueue(handler).idle()
+
+
+async def test_urgent_keys_run_before_routine_ones() -> None:
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def handle(key: str) -> None:
+        if key == "blocker":
+            await gate.wait()
+        order.append(key)
+
+    queue: WorkQueue[str] = WorkQueue(handle, workers=1)
+    queue.start()
+    try:
+        queue.add("blocker")
+        await asyncio.sleep(0)  # the single worker takes the blocker
+        for key in ("routine-1", "routine-2"):
+            queue.add(key)
+        queue.add("new", urgent=True)
+        gate.set()
+        async with asyncio.timeout(5):
+            while len(order) < 4:
+                await asyncio.sleep(0.01)
+        assert order == ["blocker", "new", "routine-1", "routine-2"]
+    finally:
+        await queue.stop()
