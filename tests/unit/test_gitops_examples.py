@@ -128,6 +128,7 @@ def test_flux_release_sources_and_kustomizations(tmp_path: Path) -> None:
 
 def argo_health(lua_source: str, obj: Doc) -> Doc:
     import lupa  # a test dependency: the Lua health check is run, not skipped
+
     runtime = lupa.LuaRuntime(unpack_returned_tuples=True)
 
     def to_lua(value: Any) -> Any:

@@ -278,11 +278,14 @@ def test_idle_on_a_fresh_queue() -> None:
 async def test_urgent_keys_run_before_routine_ones() -> None:
     order: list[str] = []
     gate = asyncio.Event()
+    all_done = asyncio.Event()
 
     async def handle(key: str) -> None:
         if key == "blocker":
             await gate.wait()
         order.append(key)
+        if len(order) == 4:
+            all_done.set()
 
     queue: WorkQueue[str] = WorkQueue(handle, workers=1)
     queue.start()
@@ -294,8 +297,7 @@ async def test_urgent_keys_run_before_routine_ones() -> None:
         queue.add("new", urgent=True)
         gate.set()
         async with asyncio.timeout(5):
-            while len(order) < 4:
-                await asyncio.sleep(0.01)
+            await all_done.wait()
         assert order == ["blocker", "new", "routine-1", "routine-2"]
     finally:
         await queue.stop()
