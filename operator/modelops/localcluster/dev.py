@@ -23,6 +23,8 @@ SETTINGS = """\
 # Router-wide settings for the local environment (see docs/router.md).
 demotionWindowSeconds: 60
 healthCheck: {intervalSeconds: 2, timeoutSeconds: 2}
+# TGI clients (POST /generate) name no model.
+defaultModel: llama3.1-8b-instruct
 """
 
 
