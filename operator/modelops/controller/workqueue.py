@@ -38,9 +38,13 @@ class WorkQueue(Generic[K]):
             self._queue.put_nowait((0 if urgent else 1, next(self._sequence), key))
 
     def add_after(self, key: K, delay: float) -> None:
-        if key in self._delayed:
-            return
+        """Add `key` after `delay` seconds; of several pending delays the earliest wins."""
         loop = asyncio.get_running_loop()
+        pending = self._delayed.get(key)
+        if pending is not None:
+            if pending.when() <= loop.time() + delay:
+                return
+            pending.cancel()
 
         def fire() -> None:
             self._delayed.pop(key, None)

@@ -301,3 +301,21 @@ async def test_urgent_keys_run_before_routine_ones() -> None:
         assert order == ["blocker", "new", "routine-1", "routine-2"]
     finally:
         await queue.stop()
+
+
+async def test_add_after_keeps_the_earliest_delay() -> None:
+    ran = asyncio.Event()
+
+    async def handle(key: str) -> None:
+        ran.set()
+
+    queue: WorkQueue[str] = WorkQueue(handle, workers=1)
+    queue.start()
+    try:
+        queue.add_after("k", 60.0)
+        queue.add_after("k", 0.01)  # sooner: replaces the 60 s timer
+        queue.add_after("k", 30.0)  # later: ignored
+        async with asyncio.timeout(5):
+            await ran.wait()
+    finally:
+        await queue.stop()
