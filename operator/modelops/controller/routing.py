@@ -22,6 +22,7 @@ DEBOUNCE_SECONDS = 0.2
 # While hundreds of objects change at once, write the ConfigMap at most this often.
 MIN_PUBLISH_INTERVAL_SECONDS = 1.0
 FLUSH_TIMEOUT_SECONDS = 10.0
+RETRY_SECONDS = 2.0
 LABELS = {
     "app.kubernetes.io/managed-by": "modelops",
     "app.kubernetes.io/component": "router-config",
@@ -88,9 +89,14 @@ class RouterConfigPublisher:
                 await self._publish()
             except asyncio.CancelledError:
                 raise
+            except writes.ApplyError as error:  # e.g. its namespace does not exist yet
+                log.error("cannot write the router config (%s); retrying", error)
+                await asyncio.sleep(RETRY_SECONDS)
+                self._dirty.set()
+                continue
             except Exception:
                 log.exception("writing the router config failed; retrying")
-                await asyncio.sleep(2)
+                await asyncio.sleep(RETRY_SECONDS)
                 self._dirty.set()
                 continue
             if not self._dirty.is_set():

@@ -107,7 +107,12 @@ async def apply_config_map(
     config_map = ConfigMap(
         metadata=ObjectMeta(name=name, namespace=namespace, labels=dict(labels)), data=dict(data)
     )
-    await client.apply(config_map, field_manager=FIELD_MANAGER, force=True)
+    try:
+        await client.apply(config_map, field_manager=FIELD_MANAGER, force=True)
+    except ApiError as error:
+        raise ApplyError(
+            f"ConfigMap {namespace}/{name}: {error.status.message or error}"
+        ) from error
 
 
 async def read_config_map(client: AsyncClient, namespace: str, name: str) -> dict[str, str] | None:
