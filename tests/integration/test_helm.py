@@ -30,7 +30,14 @@ import pytest
 import yaml
 
 from modelops.localcluster import toolchain
-from tests.conftest import REPO, ClusterHandle, OperatorProcess, free_port, wait_until
+from tests.conftest import (
+    REPO,
+    ClusterHandle,
+    OperatorProcess,
+    free_port,
+    terminate,
+    wait_until,
+)
 
 CHART = REPO / "helm" / "modelops"
 EXAMPLE_NAMES = sorted(
@@ -358,12 +365,7 @@ def serve_through_the_router_as_its_service_account(release: Release, tmp_path: 
             )
             assert answer["choices"][0]["message"]["content"]
     finally:
-        router.terminate()
-        try:
-            router.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            router.kill()
-            router.wait()
+        terminate(router)
     return log_path.read_text(errors="replace")
 
 
