@@ -116,6 +116,7 @@ async def run_round(
             await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
             pending.append(asyncio.create_task(create(index)))
         await asyncio.gather(*pending)
+    created = time.monotonic() - start
     try:
         await asyncio.wait_for(done.wait(), limit_seconds)
     except TimeoutError:
@@ -134,6 +135,7 @@ async def run_round(
         "ready_p95": percentile(to_ready, 0.95),
         "all_ready": (max(ready.values()) - start) if len(ready) == count else float("nan"),
         "ready_count": float(len(ready)),
+        "create_seconds": created,
     }
 
 
@@ -159,7 +161,7 @@ async def measure(
             f"{label:>12} {result['deployment_median']:>14.3f} / {result['deployment_p95']:<13.3f} "
             f"{result['ready_median']:>12.3f} / {result['ready_p95']:<11.3f} "
             f"{result['all_ready']:>14.1f} {rss / 1024:>10.1f} {(rss - idle) / total:>11.1f} "
-            f"{cpu_seconds(operator_pid) - cpu_before:>6.1f}",
+            f"{cpu_seconds(operator_pid) - cpu_before:>6.1f} {result['create_seconds']:>9.1f}",
             flush=True,
         )
     await client.close()

@@ -67,6 +67,27 @@ class Context:
     now: Callable[[], datetime.datetime] = field(
         default=lambda: datetime.datetime.now(datetime.UTC)
     )
+    # Our last status write per object, until the cache shows it: (uid, resourceVersion,
+    # status). Comparing with the stale cached status would patch again and post the same
+    # Events twice.
+    written: dict[Key, tuple[str, str, ModelDeploymentStatus]] = field(default_factory=dict)
+
+
+def latest_status(ctx: Context, body: Body) -> ModelDeploymentStatus | None:
+    """Our last write while the cache has not caught up with it, else what the cache holds."""
+    meta = body["metadata"]
+    key = (meta.get("namespace", ""), meta["name"])
+    cached = previous_status(body)
+    mine = ctx.written.get(key)
+    if mine is not None:
+        uid, version, status = mine
+        caught_up = version == meta.get("resourceVersion") or (
+            cached is not None and dump_status(cached) == dump_status(status)
+        )
+        if uid == meta.get("uid") and not caught_up:
+            return status
+        del ctx.written[key]  # the cache shows our write (or this is another object)
+    return cached
 
 
 def stable_slot(body: Body) -> Slot:
@@ -85,6 +106,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     """Bring one ModelDeployment's children and status in line; return a recheck delay."""
     body = ctx.model_deployments.get(key)
     if body is None or body["metadata"].get("deletionTimestamp"):
+        ctx.written.pop(key, None)
         ctx.on_change()
         return None
     namespace, name = key
@@ -156,7 +178,7 @@ def _status(
     ctx: Context,
 ) -> ModelDeploymentStatus:
     now = ctx.now()
-    previous = previous_status(body)
+    previous = latest_status(ctx, body)
     status = derive_status(
         observe(children.get("deployments", ()), children.get("pods", ())),
         slot=slot,
@@ -200,12 +222,15 @@ def md_key(md: ModelDeployment) -> Key:
 
 
 async def _publish_status(ctx: Context, body: Body, status: ModelDeploymentStatus) -> None:
-    previous = previous_status(body)
+    previous = latest_status(ctx, body)
     new = dump_status(status)
     if previous is not None and dump_status(previous) == new:
         return
     meta = body["metadata"]
-    await writes.patch_model_deployment_status(ctx.client, meta["namespace"], meta["name"], new)
+    version = await writes.patch_model_deployment_status(
+        ctx.client, meta["namespace"], meta["name"], new
+    )
+    ctx.written[(meta["namespace"], meta["name"])] = (meta.get("uid", ""), version, status)
     for event in transitions(previous, status):
         await writes.post_event(
             ctx.client, body, type_=event.type, reason=event.reason, message=event.message
@@ -215,7 +240,7 @@ async def _publish_status(ctx: Context, body: Body, status: ModelDeploymentStatu
 async def _report_invalid(ctx: Context, body: Body, message: str) -> None:
     """A spec the CRD let through but the operator cannot use (e.g. an older CRD)."""
     now = ctx.now()
-    previous = previous_status(body)
+    previous = latest_status(ctx, body)
     generation = int(body["metadata"].get("generation", 0))
     conditions = list(previous.conditions) if previous else []
     conditions = set_condition(

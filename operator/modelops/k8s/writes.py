@@ -45,9 +45,10 @@ async def apply(client: AsyncClient, manifest: Mapping[str, Any]) -> None:
 
 async def patch_model_deployment_status(
     client: AsyncClient, namespace: str, name: str, status: Mapping[str, Any]
-) -> None:
+) -> str:
+    """Merge-patch the status; return the object's new resourceVersion."""
     try:
-        await client.patch(
+        updated = await client.patch(
             ModelDeploymentResource.Status,
             name,
             {"status": dict(status)},
@@ -58,6 +59,7 @@ async def patch_model_deployment_status(
         if error.status.code == 404:
             raise ConflictError(f"{namespace}/{name} is gone") from error
         raise
+    return str(updated.metadata.resourceVersion if updated.metadata else "")
 
 
 async def post_event(

@@ -32,6 +32,8 @@ from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, PodObserv
 
 GPU_RESOURCE = "nvidia.com/gpu"
 RECONCILING = "Reconciling"
+# Ready=False reasons that are trouble (a Warning Event), not progress.
+TROUBLE_REASONS = ("InsufficientGPU", "Unschedulable", "ApplyFailed", "InvalidSpec")
 STALLED = "Stalled"
 # A started pod may miss a few probes (a slow request, a GC pause) before it counts as trouble.
 READINESS_GRACE_SECONDS = 60.0
@@ -200,28 +202,33 @@ class Transition:
 def transitions(
     previous: ModelDeploymentStatus | None, current: ModelDeploymentStatus
 ) -> list[Transition]:
-    """Events worth posting: a condition whose status or reason changed."""
+    """Events worth posting: Ready or Degraded flipping, and any trouble appearing.
+
+    Reason-only changes (Creating -> WaitingForReplicas) and Progressing stay quiet: the
+    status shows them, and an Event per step would flood `kubectl describe` at scale.
+    """
     events = []
     for condition in current.conditions:
         before = find_condition(previous.conditions, condition.type) if previous else None
-        if before is not None and (before.status, before.reason) == (
-            condition.status,
-            condition.reason,
-        ):
-            continue
-        if condition.type in (RECONCILING, STALLED):
-            continue  # mirrors of Ready/Degraded: their Events would say it twice
+        if condition.type in (PROGRESSING, RECONCILING, STALLED):
+            continue  # Progressing is told by Ready; the kstatus two mirror Ready/Degraded
         bad = (
             (condition.type == DEGRADED and condition.status == "True")
             or (
                 condition.type == READY
                 and condition.status == "False"
-                and condition.reason in ("InsufficientGPU", "Unschedulable", "ApplyFailed")
+                and condition.reason in TROUBLE_REASONS
             )
             or (condition.status == "False" and condition.reason == "RoutingConflict")
         )
         if before is None and not bad:
             continue  # a new object: only trouble is worth an Event
+        if (
+            before is not None
+            and before.status == condition.status
+            and (not bad or before.reason == condition.reason)
+        ):
+            continue
         text = condition.message or condition.reason
         events.append(
             Transition(

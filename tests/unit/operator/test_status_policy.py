@@ -546,9 +546,9 @@ def test_unchanged_status_posts_nothing() -> None:
 def test_becoming_ready_posts_normal_events() -> None:
     first = derive(ROLLING, None, T0)
     second = derive(ALL_READY, first, T1)
+    # Progressing tells the same story as Ready: one Event, not two.
     assert transitions(first, second) == [
         Transition("Normal", "AllReplicasReady", "Ready=True: 2/2 replicas ready"),
-        Transition("Normal", "RolloutComplete", "Progressing=False: revision running on slot blue"),
     ]
 
 
@@ -561,7 +561,6 @@ def test_trouble_on_a_known_object_is_a_warning_and_recovery_is_normal() -> None
     )
     assert transitions(healthy, crashing) == [
         Transition("Normal", "WaitingForReplicas", "Ready=False: 1/2 replicas ready"),
-        Transition("Normal", "RollingOut", "Progressing=True: 1/2 replicas ready"),
         Transition(
             "Warning",
             "CrashLoopBackOff",
@@ -596,13 +595,13 @@ def test_losing_capacity_on_a_known_object_is_a_warning() -> None:
         T1,
     )
     events = transitions(healthy, stuck)
-    assert events[0] == Transition("Warning", "InsufficientGPU", f"Ready=False: {GPU_MESSAGE}")
-    assert events[1] == Transition(
-        "Normal",
-        "WaitingForCapacity",
-        f"Progressing=True: 1 pod(s) cannot be scheduled: {GPU_MESSAGE}",
-    )
-    assert len(events) == 2
+    assert events == [Transition("Warning", "InsufficientGPU", f"Ready=False: {GPU_MESSAGE}")]
+
+
+def test_reason_only_progress_posts_nothing() -> None:
+    creating = derive(observed(None), None, T0)
+    rolling = derive(ROLLING, creating, T1)
+    assert transitions(creating, rolling) == []  # Creating -> WaitingForReplicas: no Event
 
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
