@@ -134,12 +134,11 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
     def md_index(body: kopf.Body, **_: Any) -> dict[Key, Body]:
         return {_key(body): body}
 
-    def child_index(kind: str, slim: Any) -> Any:
+    def child_index(slim: Any) -> Any:
         def index(body: kopf.Body, **_: Any) -> dict[Key, Body] | None:
             owner = _owner(body)
             return {owner: slim(body)} if owner else None
 
-        index.__name__ = f"{kind}_index"
         return index
 
     group_version_plural = {
@@ -151,7 +150,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
     for kind, resource in group_version_plural.items():
         slim = _slim_pod if kind == "pods" else _child
         kopf.index(*resource, labels=MANAGED, id=f"{kind}_index", registry=registry)(
-            child_index(kind, slim)
+            child_index(slim)
         )
 
     def start(
