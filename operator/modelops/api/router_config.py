@@ -51,6 +51,8 @@ class Track(_Model):
     # Pod label selector (Kubernetes mode); ignored when `endpoints` is given.
     selector: dict[str, str] = Field(default_factory=dict)
     weight: int = Field(default=100, ge=0, le=100)
+    # The revision serving this track (labels the router's per-track metrics).
+    revision: str = ""
     # Static endpoints as "host:port" (standalone mode).
     endpoints: list[str] = Field(default_factory=list)
 

@@ -1,0 +1,37 @@
+"""Metric names and labels shared by the side that emits them and the side that reads them.
+
+The router emits the `ROUTER_*` series; the operator's telemetry package scrapes and reads
+them (rollout analysis, autoscaling). The `VLLM_*` names are vLLM's own (the simulator emits
+the same). Change a name here and both sides follow.
+"""
+
+from __future__ import annotations
+
+ROUTER_PREFIX = "modelops_router"
+
+# Requests as the client saw them, per model (served name), track and revision, by outcome.
+# Counter; the exposition adds `_total`.
+ROUTER_MODEL_REQUESTS = f"{ROUTER_PREFIX}_model_requests"
+# Histograms (seconds) per model, track, revision and outcome: failed requests are recorded too.
+ROUTER_MODEL_LATENCY = f"{ROUTER_PREFIX}_model_request_duration_seconds"
+ROUTER_MODEL_TTFT = f"{ROUTER_PREFIX}_model_time_to_first_token_seconds"
+# Gauges per model: requests being served right now, and requests held for lack of an endpoint.
+ROUTER_MODEL_IN_FLIGHT = f"{ROUTER_PREFIX}_model_in_flight_requests"
+ROUTER_MODEL_HOLDING = f"{ROUTER_PREFIX}_model_holding_requests"
+
+LABEL_MODEL = "model"
+LABEL_TRACK = "track"
+LABEL_REVISION = "revision"
+LABEL_OUTCOME = "outcome"
+
+# Outcomes of one track's part in a request:
+OUTCOME_OK = "ok"  # answered by this track
+OUTCOME_ERROR = "error"  # failed, and the client saw the failure
+OUTCOME_RETRIED = "retried"  # failed on this track (a canary), then answered by stable
+OUTCOMES = (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_RETRIED)
+FAILED_OUTCOMES = (OUTCOME_ERROR, OUTCOME_RETRIED)
+
+# vLLM's own gauges (per pod, label model_name).
+VLLM_RUNNING = "vllm:num_requests_running"
+VLLM_WAITING = "vllm:num_requests_waiting"
+VLLM_KV_CACHE = "vllm:kv_cache_usage_perc"
