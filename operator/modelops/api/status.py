@@ -43,19 +43,78 @@ class Condition(WireModel):
 class SlotStatus(WireModel):
     """The Deployment slot currently taking (stable) traffic."""
 
-    slot: Slot
-    revision: str = Field(max_length=63)
-    replicas: int = Field(default=0, ge=0)
+    slot: Slot = Field(description="The Deployment slot: <name>-blue or <name>-green.")
+    revision: str = Field(
+        max_length=63, description="Hash of the pod template this slot runs (modelops.io/revision)."
+    )
+    replicas: int = Field(default=0, ge=0, description="Pods of this slot that exist.")
+
+
+class TrackFigures(WireModel):
+    """One track's traffic over the current analysis window, as the router counted it."""
+
+    requests: int = Field(default=0, ge=0, description="Requests seen by the track.")
+    errors: int = Field(
+        default=0, ge=0, description="Requests that failed on the track (retried on stable or not)."
+    )
+    error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="errors / requests; empty with no requests."
+    )
+    p95_seconds: float | None = Field(
+        default=None, ge=0, description="95th percentile request latency (failed ones included)."
+    )
+    p95_ttft_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        alias="p95TTFTSeconds",
+        description="95th percentile time to first token of streamed requests.",
+    )
+
+
+class CanaryAnalysis(WireModel):
+    """The figures the rollout judges the canary by, over the current step's window."""
+
+    window_start: datetime | None = Field(
+        default=None, description="Start of the window (the step's start)."
+    )
+    stable: TrackFigures = Field(default_factory=TrackFigures)
+    canary: TrackFigures = Field(default_factory=TrackFigures)
+    missing_requests: int = Field(
+        default=0, ge=0, description="Canary requests still needed before the step can be judged."
+    )
+    message: str = Field(default="", max_length=1024, description="The verdict so far, in words.")
+
+
+CanaryPhase = Literal[
+    "Starting", "SmokeTesting", "Progressing", "Paused", "Promoting", "Draining", "RolledBack"
+]
 
 
 class CanaryStatus(WireModel):
-    """The slot running a new revision during a rollout. Not populated yet."""
+    """The slot running a new revision during a rollout."""
 
-    slot: Slot
-    revision: str = Field(max_length=63)
-    replicas: int = Field(default=0, ge=0)
-    weight: int = Field(default=0, ge=0, le=100)
-    step: int = Field(default=0, ge=0)
+    slot: Slot = Field(description="The slot the new revision runs in.")
+    revision: str = Field(max_length=63, description="The new revision (pod template hash).")
+    replicas: int = Field(default=0, ge=0, description="Pods of the canary slot that exist.")
+    weight: int = Field(
+        default=0, ge=0, le=100, description="Percent of traffic the router sends to the canary."
+    )
+    step: int = Field(default=0, ge=0, description="Index into spec.rollout.steps (0-based).")
+    step_started_at: datetime | None = Field(
+        default=None, description="When the current step (or phase) began."
+    )
+    phase: CanaryPhase = Field(default="Starting", description="Where the rollout stands.")
+    analysis: CanaryAnalysis | None = Field(
+        default=None, description="Figures of both tracks over the current window."
+    )
+    rollout_hash: str = Field(
+        default="",
+        max_length=63,
+        description="Hash of spec.rollout when this rollout started: an edited step list is noticed.",
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When this rollout began (the progress deadline counts from it)."
+    )
 
 
 class ModelDeploymentStatus(WireModel):
@@ -76,5 +135,14 @@ class ModelDeploymentStatus(WireModel):
     selector: str | None = Field(
         default=None, description="Label selector of all pods of this model (scale subresource)."
     )
-    stable: SlotStatus | None = None
-    canary: CanaryStatus | None = None
+    stable: SlotStatus | None = Field(
+        default=None, description="The slot serving the stable revision."
+    )
+    canary: CanaryStatus | None = Field(
+        default=None, description="The rollout in progress, when there is one."
+    )
+    failed_revision: str | None = Field(
+        default=None,
+        max_length=63,
+        description="A revision that was rolled back; not retried until the spec changes again.",
+    )
