@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 
 from modelops.sim.engine import Engine
 from modelops.sim.knobs import SimConfig
 from modelops.sim.routing import make_handler
-from modelops.sim.server import JSON, TEXT, Handler, Response, serve
+from modelops.sim.server import JSON, TEXT, Handler, InFlight, Response, serve
 
 READY_MARKER = "modelops-sim ready"
+# Within the launcher's 5 s between SIGTERM and SIGKILL (sim.launcher.STOP_GRACE_SECONDS).
+DRAIN_SECONDS = 4.0
 
 
 def is_loopback(host: str) -> bool:
@@ -56,8 +59,9 @@ async def serve_until_stopped(config: SimConfig) -> int:
         except TimeoutError:
             pass
     engine = Engine(config)
+    in_flight = InFlight()
     try:
-        server = await serve(build_handler(engine), config.host, config.port)
+        server = await serve(build_handler(engine), config.host, config.port, in_flight)
     except OSError as error:
         address = f"{config.host}:{config.port}"
         print(f"modelops sim: cannot listen on {address}: {error}", file=sys.stderr)
@@ -68,8 +72,13 @@ async def serve_until_stopped(config: SimConfig) -> int:
         file=sys.stderr,
         flush=True,
     )
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    # Graceful shutdown: take no new connection, finish the requests in flight (a stream the
+    # router is relaying ends normally), then go; the launcher (the kubelet) kills after 5 s.
+    server.close()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await in_flight.idle()
     return 0
 
 
