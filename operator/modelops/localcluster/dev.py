@@ -57,7 +57,7 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
     settings.write_text(SETTINGS)
     kubeconfig = str(cluster.kubeconfig)
     if "operator" not in records or not is_running(records["operator"]):
-        liveness = free_port()
+        liveness, readiness = free_port(), free_port()
         operator = cluster.add_process(
             "operator",
             _modelops(
@@ -70,11 +70,13 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
                 str(settings),
                 "--liveness",
                 f"http://127.0.0.1:{liveness}/healthz",
+                "--readiness",
+                f"http://127.0.0.1:{readiness}/readyz",
             ),
             liveness,
         )
         _wait_http(
-            f"http://127.0.0.1:{liveness}/healthz", context=None, record=operator, timeout=60
+            f"http://127.0.0.1:{readiness}/readyz", context=None, record=operator, timeout=60
         )
     port = cluster.ports().get("router", router_port)
     if "router" not in records or not is_running(records["router"]):
