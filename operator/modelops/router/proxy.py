@@ -2,8 +2,11 @@
 
 Retries (connect errors, 502/503/504, a backend dropping the connection) go to another
 endpoint, then to the next model of the chain, bounded by `retries.maxAttempts`, and only
-while nothing has been sent to the client. Timeouts become 504s in the client's shape; a
-timeout after streaming started ends the stream with an error event.
+while nothing has been sent to the client. A canary is held to a stricter rule: any 5xx or
+timeout from the canary track, before the first byte reached the client, is retried on the
+stable track, so users never pay for a bad canary; the canary's failure is still counted.
+Timeouts become 504s in the client's shape; a timeout after streaming started ends the
+stream with an error event.
 """
 
 from __future__ import annotations
@@ -63,6 +66,17 @@ class RetryableFailure(Exception):
     """This endpoint could not answer; another may."""
 
 
+CANARY = "canary"
+STABLE = "stable"
+
+
+def retry_on_stable(model: ModelRuntime, endpoint: EndpointState, error: ClientError) -> bool:
+    """A canary's server-side failure goes to stable when stable can take it."""
+    if endpoint.track != CANARY or error.status < 500:
+        return False
+    stable = model.track(STABLE)
+    return stable is not None and stable.has_usable
+
 class Forwarder:
     def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
         self.upstream = upstream
@@ -104,6 +118,16 @@ class Forwarder:
                     await self._attempt(snapshot, model, endpoint, request, send)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
+                    if endpoint.track == CANARY:
+                        tried.extend(_track_endpoints(model, CANARY))
+                    continue
+                except ClientError as error:
+                    if not retry_on_stable(model, endpoint, error):
+                        raise
+                    self.metrics.errors.labels(model.name, CANARY, "retried_on_stable").inc()
+                    failures.append(f"canary {endpoint.address}: {error.message}")
+                    tried.extend(_track_endpoints(model, CANARY))
+                    attempts_left = max(attempts_left, 1)  # stable always gets its try
                     continue
                 if name != request.chain[0]:
                     self.metrics.fallbacks.labels(request.chain[0], name).inc()
@@ -400,6 +424,11 @@ class Forwarder:
         if endpoint.consecutive_failures >= threshold:
             endpoint.healthy = False
             model.health.observe(model.has_usable, time.monotonic())
+
+
+def _track_endpoints(model: ModelRuntime, name: str) -> tuple[EndpointState, ...]:
+    track = model.track(name)
+    return track.endpoints if track is not None else ()
 
 
 def _mark_success(endpoint: EndpointState) -> None:
