@@ -128,9 +128,11 @@ def test_a_new_revision_starts_a_canary_in_the_idle_slot() -> None:
     assert decision.replicas == {"blue": 2, "green": 1}  # 10% of 2, at least one
     assert decision.template_slot == "green"
     assert weights(decision) == {"stable": 100}  # no user traffic before the smoke test
-    assert decision.canary_alias is not None and decision.canary_alias.slot == "green"
+    assert decision.canary_alias is not None
+    assert decision.canary_alias.slot == "green"
     assert [e.reason for e in decision.events] == ["RolloutStarted"]
-    assert decision.progressing is not None and decision.progressing[0] == "True"
+    assert decision.progressing is not None
+    assert decision.progressing[0] == "True"
     assert decision.recheck_after == 0.0
 
 
@@ -144,7 +146,8 @@ def test_in_place_when_asked_or_when_nothing_serves(
     rollout = ROLLOUT.model_copy(update={"strategy": strategy})
     decision = decide(inputs(rollout=rollout, slots={"blue": view(OLD, stable_ready)}))
     assert decision.canary is None
-    assert decision.stable.revision == NEW and decision.stable.slot == "blue"
+    assert decision.stable.revision == NEW
+    assert decision.stable.slot == "blue"
     assert decision.template_slot == "blue"
     assert reason in decision.events[0].message
 
@@ -154,16 +157,19 @@ def test_in_place_when_asked_or_when_nothing_serves(
 
 def test_starting_waits_for_the_canary_then_smoke_tests() -> None:
     waiting = decide(inputs(canary=canary("Starting"), slots={"blue": view(OLD, 2)}))
-    assert waiting.canary is not None and waiting.canary.phase == "Starting"
+    assert waiting.canary is not None
+    assert waiting.canary.phase == "Starting"
     assert waiting.recheck_after == 2.0
     ready = decide(inputs(canary=canary("Starting"), slots={"green": view(NEW, 1)}))
-    assert ready.canary is not None and ready.canary.phase == "SmokeTesting"
+    assert ready.canary is not None
+    assert ready.canary.phase == "SmokeTesting"
 
 
 def test_old_revision_pods_in_the_canary_slot_do_not_count_as_ready() -> None:
     slot = replace(view(NEW, 0), ready=1, pods=1, ready_by_revision={OTHER: 1})
     decision = decide(inputs(canary=canary("Starting"), slots={"green": slot}))
-    assert decision.canary is not None and decision.canary.phase == "Starting"
+    assert decision.canary is not None
+    assert decision.canary.phase == "Starting"
 
 
 def test_no_smoke_test_goes_straight_to_the_first_step() -> None:
@@ -175,7 +181,8 @@ def test_no_smoke_test_goes_straight_to_the_first_step() -> None:
             slots={"green": view(NEW, 1)},
         )
     )
-    assert decision.canary is not None and decision.canary.phase == "Progressing"
+    assert decision.canary is not None
+    assert decision.canary.phase == "Progressing"
     assert weights(decision) == {"stable": 90, "canary": 10}
 
 
@@ -185,7 +192,8 @@ GPU = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
 def test_no_free_gpu_with_two_stable_replicas_switches_to_reuse() -> None:
     slots = {"blue": view(OLD, 2), "green": view(NEW, 0, unschedulable=GPU)}
     decision = decide(inputs(canary=canary("Starting"), slots=slots))
-    assert decision.canary is not None and decision.canary.capacity == "Reuse"
+    assert decision.canary is not None
+    assert decision.canary.capacity == "Reuse"
     assert decision.replicas == {"blue": 1, "green": 1}  # one stable replica makes room
     assert [e.reason for e in decision.events] == ["ReusingStableCapacity"]
 
@@ -193,10 +201,12 @@ def test_no_free_gpu_with_two_stable_replicas_switches_to_reuse() -> None:
 def test_no_free_gpu_with_one_stable_replica_waits_and_says_why() -> None:
     slots = {"blue": view(OLD, 1), "green": view(NEW, 0, unschedulable=GPU)}
     decision = decide(inputs(total=1, canary=canary("Starting"), slots=slots))
-    assert decision.canary is not None and decision.canary.capacity == "Surge"
+    assert decision.canary is not None
+    assert decision.canary.capacity == "Surge"
     assert decision.replicas == {"blue": 1, "green": 1}
     assert decision.progressing is not None
-    assert decision.progressing[1] == "InsufficientGPU" and GPU in decision.progressing[2]
+    assert decision.progressing[1] == "InsufficientGPU"
+    assert GPU in decision.progressing[2]
 
 
 def test_surge_only_never_reuses() -> None:
@@ -205,7 +215,8 @@ def test_surge_only_never_reuses() -> None:
     decision = decide(
         inputs(rollout=rollout, canary=canary("Starting", rollout=rollout), slots=slots)
     )
-    assert decision.canary is not None and decision.canary.capacity == "Surge"
+    assert decision.canary is not None
+    assert decision.canary.capacity == "Surge"
 
 
 def test_the_progress_deadline_rolls_a_canary_back_that_never_starts() -> None:
@@ -213,7 +224,8 @@ def test_the_progress_deadline_rolls_a_canary_back_that_never_starts() -> None:
     late = T0 + timedelta(seconds=601)
     decision = decide(inputs(total=1, canary=canary("Starting"), slots=slots, now=late))
     assert decision.canary is None
-    assert decision.failed is not None and decision.failed.reason == "ProgressDeadlineExceeded"
+    assert decision.failed is not None
+    assert decision.failed.reason == "ProgressDeadlineExceeded"
     assert GPU in decision.failed.message
     assert decision.replicas == {"blue": 1, "green": 0}
 
@@ -221,7 +233,8 @@ def test_the_progress_deadline_rolls_a_canary_back_that_never_starts() -> None:
 def test_crash_looping_canary_is_rolled_back_at_once() -> None:
     slots = {"blue": view(OLD, 2), "green": view(NEW, 0, failing=("CrashLoopBackOff",))}
     decision = decide(inputs(canary=canary("Starting"), slots=slots))
-    assert decision.failed is not None and "CrashLoopBackOff" in decision.failed.message
+    assert decision.failed is not None
+    assert "CrashLoopBackOff" in decision.failed.message
 
 
 # -- SmokeTesting -----------------------------------------------------------------------------
@@ -340,7 +353,8 @@ def test_hold_reports_missing_requests() -> None:
             now=T0 + timedelta(seconds=30),
         )
     )
-    assert decision.canary is not None and decision.canary.analysis is not None
+    assert decision.canary is not None
+    assert decision.canary.analysis is not None
     assert decision.canary.analysis.missing_requests == 8
     assert "8 missing" in decision.canary.analysis.message
 
@@ -355,7 +369,8 @@ def test_an_incomplete_window_is_never_judged_good() -> None:
             now=T0 + timedelta(seconds=30),
         )
     )
-    assert decision.canary is not None and decision.canary.step == 0
+    assert decision.canary is not None
+    assert decision.canary.step == 0
 
 
 def test_the_weights_follow_the_steps_and_the_replicas_the_weights() -> None:
@@ -370,7 +385,8 @@ def test_the_weights_follow_the_steps_and_the_replicas_the_weights() -> None:
 
 def test_the_last_step_passing_promotes() -> None:
     decision = decide(inputs(canary=canary("Progressing", 2), slots=RUNNING, figures=figures(25)))
-    assert decision.canary is not None and decision.canary.phase == "Promoting"
+    assert decision.canary is not None
+    assert decision.canary.phase == "Promoting"
     assert [e.reason for e in decision.events] == ["RolloutPromoting"]
 
 
@@ -380,10 +396,12 @@ def test_the_last_step_passing_promotes() -> None:
 def test_promoting_grows_the_new_slot_then_drains_the_old() -> None:
     growing = decide(inputs(canary=canary("Promoting", 2), slots=RUNNING))
     assert growing.replicas == {"blue": 2, "green": 2}
-    assert growing.canary is not None and growing.canary.phase == "Promoting"
+    assert growing.canary is not None
+    assert growing.canary.phase == "Promoting"
     slots = {"blue": view(OLD, 2), "green": view(NEW, 2)}
     draining = decide(inputs(canary=canary("Promoting", 2), slots=slots))
-    assert draining.canary is not None and draining.canary.phase == "Draining"
+    assert draining.canary is not None
+    assert draining.canary.phase == "Draining"
     assert weights(draining) == {"stable": 0, "canary": 100}
 
 
@@ -410,7 +428,8 @@ def test_draining_ends_when_the_old_slot_is_idle_or_the_time_is_up(
         assert decision.replicas == {"green": 2, "blue": 0}  # the old slot is kept at 0
         assert [e.reason for e in decision.events] == ["RolloutPromoted"]
     else:
-        assert decision.canary is not None and decision.canary.phase == "Draining"
+        assert decision.canary is not None
+        assert decision.canary.phase == "Draining"
 
 
 # -- changes and commands --------------------------------------------------------------------
@@ -418,7 +437,8 @@ def test_draining_ends_when_the_old_slot_is_idle_or_the_time_is_up(
 
 def test_a_revert_aborts_at_once() -> None:
     decision = decide(inputs(desired_revision=OLD, canary=canary("Progressing", 1), slots=RUNNING))
-    assert decision.canary is None and decision.failed is None
+    assert decision.canary is None
+    assert decision.failed is None
     assert decision.replicas == {"blue": 2, "green": 0}
     assert [e.reason for e in decision.events] == ["RolloutAborted"]
 
@@ -440,20 +460,24 @@ def test_a_failed_revision_is_not_retried() -> None:
     decision = decide(inputs(failed=failed))
     assert decision.canary is None
     assert decision.template_slot is None  # neither slot gets the failed template again
-    assert decision.degraded is not None and decision.degraded[1] == "RolledBack"
-    assert decision.progressing is not None and decision.progressing[0] == "False"
+    assert decision.degraded is not None
+    assert decision.degraded[1] == "RolledBack"
+    assert decision.progressing is not None
+    assert decision.progressing[0] == "False"
 
 
 def test_a_new_revision_after_a_failure_rolls_out_again() -> None:
     failed = FailedRollout(revision=OTHER, reason="RolledBack", message="x")
     decision = decide(inputs(failed=failed))
-    assert decision.canary is not None and decision.failed is None
+    assert decision.canary is not None
+    assert decision.failed is None
 
 
 def test_back_to_stable_after_a_failure_clears_it() -> None:
     failed = FailedRollout(revision=NEW, reason="RolledBack", message="x")
     decision = decide(inputs(failed=failed, desired_revision=OLD))
-    assert decision.failed is None and decision.degraded is None
+    assert decision.failed is None
+    assert decision.degraded is None
 
 
 @pytest.mark.parametrize(
@@ -483,9 +507,11 @@ def test_paused_holds_past_the_pause_and_resume_restarts_the_window() -> None:
             now=late,
         )
     )
-    assert held.canary is not None and (held.canary.phase, held.canary.step) == ("Paused", 0)
+    assert held.canary is not None
+    assert (held.canary.phase, held.canary.step) == ("Paused", 0)
     resumed = decide(inputs(canary=canary("Paused", 0), slots=RUNNING, now=late))
-    assert resumed.canary is not None and resumed.canary.phase == "Progressing"
+    assert resumed.canary is not None
+    assert resumed.canary.phase == "Progressing"
     assert resumed.canary.step_started_at == late
 
 
@@ -494,7 +520,8 @@ def test_spec_paused_pauses_too() -> None:
     decision = decide(
         inputs(rollout=rollout, canary=canary("Progressing", 0), slots=RUNNING, figures=figures(3))
     )
-    assert decision.canary is not None and decision.canary.phase == "Paused"
+    assert decision.canary is not None
+    assert decision.canary.phase == "Paused"
 
 
 def test_edited_steps_start_over() -> None:
