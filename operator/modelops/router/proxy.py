@@ -77,6 +77,7 @@ def retry_on_stable(model: ModelRuntime, endpoint: EndpointState, error: ClientE
     stable = model.track(STABLE)
     return stable is not None and stable.has_usable
 
+
 class Forwarder:
     def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
         self.upstream = upstream
