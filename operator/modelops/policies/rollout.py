@@ -79,6 +79,9 @@ class Figures:
     problem: str | None = None  # the window is incomplete (a router could not be read)
 
 
+EMPTY_FIGURES = Figures(canary=TrackFigures(), stable=TrackFigures())
+
+
 @dataclass(frozen=True)
 class SmokeVerdict:
     passed: int = 0  # canary pods of the canary revision that answered well
@@ -462,6 +465,8 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
     if phase in ("Progressing", "Paused"):
         analysis = analysis_of(rollout)
         figures = inputs.figures
+        if figures is None and analysis.min_requests == 0:
+            figures = EMPTY_FIGURES  # nothing was asked of the traffic: no telemetry needed
         enough = figures is not None and figures.problem is None
         if enough and figures is not None and figures.canary.requests >= analysis.min_requests:
             failures = judge(figures, analysis)
