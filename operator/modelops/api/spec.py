@@ -550,6 +550,12 @@ class ModelDeploymentSpec(WireModel):
     autoscaling: Autoscaling | None = Field(
         default=None, description="Load-based replica autoscaling. Validated; not acted on yet."
     )
+    mount_service_account_token: bool = Field(
+        default=False,
+        description="Mount the namespace's default ServiceAccount token into the runtime pods. "
+        "Off by default: vLLM and Ollama never call the Kubernetes API, and a compromised model "
+        "server should hold no credential.",
+    )
 
     @field_validator("env")
     @classmethod

@@ -70,6 +70,7 @@ def build_pod_spec(spec: ModelDeploymentSpec, *, name: str, served_name: str) ->
         # Service links inject FOO_PORT=tcp://... variables; a Service named `vllm` would
         # produce VLLM_PORT, which vLLM reads as its own setting and crashes on.
         "enableServiceLinks": False,
+        "automountServiceAccountToken": spec.mount_service_account_token,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
     if volumes:

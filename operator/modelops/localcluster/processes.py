@@ -25,6 +25,8 @@ class ProcessRecord:
     start_ticks: int
     log: str
     command: list[str]
+    # Stopped on purpose (`modelops cluster stop`): not running, but not crashed either.
+    stopped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
