@@ -37,7 +37,8 @@ FAILED_OUTCOMES = (OUTCOME_ERROR, OUTCOME_RETRIED)
 HOLD_SERVED = "served"  # an endpoint became ready; the request was forwarded
 HOLD_EXPIRED = "expired"  # the router's holdSeconds ran out; the client got a 503
 HOLD_GONE = "gone"  # the client disconnected while waiting
-HOLD_OUTCOMES = (HOLD_SERVED, HOLD_EXPIRED, HOLD_GONE)
+HOLD_REMOVED = "removed"  # the model left the router's config while the request waited (404)
+HOLD_OUTCOMES = (HOLD_SERVED, HOLD_EXPIRED, HOLD_GONE, HOLD_REMOVED)
 
 # vLLM's own gauges (per pod, label model_name).
 VLLM_RUNNING = "vllm:num_requests_running"
