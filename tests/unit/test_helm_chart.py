@@ -275,6 +275,7 @@ def test_all_values_render_every_optional_piece(helm: Path) -> None:
     assert config.auth.secret_ref is not None
     assert config.auth.secret_ref.name == "modelops-api-keys"
     assert config.demotion_window_seconds == 120
+    assert config.hold_seconds == 600
     assert config.default_model == "llama3.1-8b-instruct"
     assert sorted(p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy")) == [
         "ai-batch",
@@ -310,6 +311,7 @@ def test_default_router_settings_parse_and_roll_the_operator(helm: Path) -> None
             "/router/settings/retries/maxAttempts",
         ),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"router": {"settings": {"holdSeconds": 0}}}, "/router/settings/holdSeconds"),
         ({"operator": {"metrics": {"port": 0}}}, "/operator/metrics/port"),
         (
             {"operator": {"serviceMonitor": {"interval": "often"}}},
