@@ -29,13 +29,19 @@ survive an operator restart is in `status.autoscaler` (`AutoscalerStatus`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelops.api.conditions import make_condition
 from modelops.api.spec import Autoscaling, Engine
-from modelops.api.status import SCALING_LIMITED, AutoscalerStatus, Condition
+from modelops.api.status import (
+    SCALING_LIMITED,
+    AutoscalerStatus,
+    Condition,
+    ModelDeploymentStatus,
+)
+from modelops.policies.observed import PodObservation
 
 # A sample older than this many intervals is not "the current load".
 FRESH_INTERVALS = 3
@@ -302,3 +308,19 @@ def split_replicas(total: int, canary_weight: int) -> tuple[int, int]:
         return 1, 1  # both slots need a pod: one more than asked for, only during the rollout
     canary = min(total - 1, max(1, math.floor(total * canary_weight / 100 + 0.5)))
     return total - canary, canary
+
+
+def current_replicas(spec_replicas: int, status: ModelDeploymentStatus | None) -> int:
+    """The count the autoscaler starts from: its last decision, else the manual spec.replicas."""
+    if status is not None and status.desired_replicas is not None:
+        return status.desired_replicas
+    return spec_replicas
+
+
+def capacity_shortage(pods: Iterable[PodObservation]) -> str | None:
+    """The scheduler's message while a pod of the model cannot be placed (GPU messages first):
+    the `capacity_shortage` input of the decision."""
+    messages = [p.unschedulable_message for p in pods if p.unschedulable_message and not p.deleting]
+    gpu = [m for m in messages if "Insufficient nvidia.com/gpu" in m]
+    found = gpu or messages
+    return found[0] if found else None

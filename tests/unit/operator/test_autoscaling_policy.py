@@ -10,16 +10,19 @@ from typing import Any
 import pytest
 
 from modelops.api.spec import Autoscaling, Engine
-from modelops.api.status import AutoscalerStatus
+from modelops.api.status import AutoscalerStatus, ModelDeploymentStatus
 from modelops.policies.autoscaling import (
     AutoscalerInput,
     LoadSample,
     PodLoad,
     ScalingDecision,
+    capacity_shortage,
+    current_replicas,
     decide_replicas,
     remember,
     split_replicas,
 )
+from modelops.policies.observed import PodObservation
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STEP = 5
@@ -341,3 +344,21 @@ SPLITS = [
 @pytest.mark.parametrize(("total", "weight", "expected"), SPLITS)
 def test_split_replicas(total: int, weight: int, expected: tuple[int, int]) -> None:
     assert split_replicas(total, weight) == expected
+
+
+def test_current_replicas_is_the_last_decision_else_the_spec() -> None:
+    assert current_replicas(2, None) == 2
+    assert current_replicas(2, ModelDeploymentStatus()) == 2
+    assert current_replicas(2, ModelDeploymentStatus(desired_replicas=5)) == 5
+
+
+def pod(name: str, message: str | None, deleting: bool = False) -> PodObservation:
+    return PodObservation(name, "blue", "Pending", False, deleting, message)
+
+
+def test_capacity_shortage_prefers_the_gpu_message() -> None:
+    other = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    assert capacity_shortage([pod("a", None)]) is None
+    assert capacity_shortage([pod("a", other), pod("b", SHORTAGE)]) == SHORTAGE
+    assert capacity_shortage([pod("a", other)]) == other
+    assert capacity_shortage([pod("a", SHORTAGE, deleting=True)]) is None
