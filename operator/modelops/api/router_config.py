@@ -87,6 +87,10 @@ class ModelRoute(_Model):
     timeouts: Timeouts | None = None
     # The model emits `<think>...</think>` reasoning in its content.
     reasoning: bool = False
+    # The model may be at zero replicas (autoscaling with minReplicas 0): while it has no usable
+    # endpoint, and no model of the request's chain has one, requests wait for one (at most the
+    # router's `holdSeconds`) instead of failing.
+    scale_to_zero: bool = False
 
     @property
     def backend_port(self) -> int:
@@ -152,6 +156,8 @@ class RouterConfig(_Model):
     openai_reasoning: Literal["separate", "keep"] = "separate"
     # Model used when a request names none (TGI clients never do).
     default_model: str | None = None
+    # How long a request for a model at zero may wait for an endpoint; then a 503 + Retry-After.
+    hold_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     def timeouts_for(self, served_name: str) -> Timeouts:
         route = self.models.get(served_name)

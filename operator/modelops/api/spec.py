@@ -13,6 +13,7 @@ operator (`effective_*` helpers below) and documented in the schema descriptions
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -428,28 +429,136 @@ class Rollout(WireModel):
         return value
 
 
-class Autoscaling(WireModel):
-    """Replica autoscaling on in-flight requests. Accepted and validated today; not acted on yet."""
+class ScaleUp(WireModel):
+    """How fast replicas are added."""
 
-    model_config = _config(
-        [
-            {
-                "rule": "self.minReplicas <= self.maxReplicas",
-                "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
-            }
-        ]
+    window_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="Load is averaged over this window before it is divided by the target: "
+        "short, so that a load step is answered within two intervals.",
+    )
+    stabilization_window_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="A larger count must have been recommended for this long (the lowest "
+        "recommendation of the window is used), so that a spike shorter than it adds nothing.",
+    )
+    max_step: int = Field(
+        default=4, ge=1, le=1000, description="At most this many replicas added per interval."
     )
 
-    enabled: bool = False
-    min_replicas: int = Field(default=1, ge=0, le=1000)
-    max_replicas: int = Field(default=4, ge=1, le=1000)
-    target_in_flight: int = Field(default=8, ge=1, le=10_000)
+
+class ScaleDown(WireModel):
+    """How slowly replicas are removed."""
+
+    window_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Load is averaged over this (longer) window for scale-down recommendations.",
+    )
+    stabilization_window_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="Replicas are removed only when every recommendation of this window was "
+        "lower; the highest of them is used. Guards against flapping under noisy load.",
+    )
+    max_step: int = Field(
+        default=1, ge=1, le=1000, description="At most this many replicas removed per interval."
+    )
+
+
+AUTOSCALING_RULES: list[dict[str, str]] = [
+    {
+        "rule": "self.minReplicas <= self.maxReplicas",
+        "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+    },
+    {
+        # A duration of the pause grammar is positive exactly when one of its digits is.
+        "rule": "self.scaleToZeroAfter.matches('[1-9]')",
+        "message": "autoscaling.scaleToZeroAfter must be a positive duration such as 15m",
+    },
+]
+
+
+class Autoscaling(WireModel):
+    """Replica autoscaling on load. The operator writes its decision to status.desiredReplicas
+    and applies it to the workloads; spec.replicas is then ignored and never written."""
+
+    model_config = _config(AUTOSCALING_RULES)
+
+    enabled: bool = Field(
+        default=False,
+        description="Scale on load. Leave false to scale by hand or with an HPA/KEDA on the "
+        "scale subresource (spec.replicas).",
+    )
+    min_replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Fewest replicas. 0 lets an idle model sleep (see scaleToZeroAfter); the "
+        "router holds requests for it until a replica is ready.",
+    )
+    max_replicas: int = Field(default=4, ge=1, le=1000, description="Most replicas.")
+    target_in_flight: int = Field(
+        default=8,
+        ge=1,
+        le=10_000,
+        description="Requests per replica (running + waiting, and those the router holds): "
+        "desired = ceil(in-flight / targetInFlight).",
+    )
+    target_waiting: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="vLLM only (ignored for Ollama): waiting requests per replica "
+        "(vllm:num_requests_waiting); the larger of the signals' counts wins.",
+    )
+    target_kv_cache: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        alias="targetKVCache",
+        description="vLLM only (ignored for Ollama): KV-cache usage per replica, 0-1 "
+        "(vllm:kv_cache_usage_perc); the larger of the signals' counts wins.",
+    )
+    scale_up: ScaleUp = Field(default_factory=ScaleUp, json_schema_extra={"default": {}})
+    scale_down: ScaleDown = Field(default_factory=ScaleDown, json_schema_extra={"default": {}})
+    scale_to_zero_after: str = Field(
+        default="15m",
+        pattern=PAUSE_PATTERN,
+        min_length=2,
+        max_length=16,
+        description="With minReplicas 0: how long the model must be idle (no request in flight "
+        "or held) before its last replica is removed, e.g. 15m or 1h30m.",
+    )
+    interval_seconds: int = Field(
+        default=5, ge=1, le=300, description="How often the load is read and a decision made."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
+        messages = [rule["message"] for rule in AUTOSCALING_RULES]
         if self.min_replicas > self.max_replicas:
-            raise ValueError("autoscaling.minReplicas must be <= autoscaling.maxReplicas")
+            raise ValueError(messages[0])
+        if self.scale_to_zero_after_seconds() <= 0:
+            raise ValueError(messages[1])
         return self
+
+    def scale_to_zero_after_seconds(self) -> int:
+        return pause_seconds(self.scale_to_zero_after)
+
+
+def pause_seconds(text: str) -> int:
+    """`1h30m`, `15m`, `45s` (PAUSE_PATTERN) in seconds; 0 for the empty string."""
+    seconds = 0
+    for amount, unit in re.findall(r"([0-9]+)([hms])", text):
+        seconds += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------

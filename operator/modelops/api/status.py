@@ -163,3 +163,49 @@ class ModelDeploymentStatus(WireModel):
         description="The last rollout that was rolled back; its revision is not retried until "
         "the spec changes again.",
     )
+    autoscaler: AutoscalerStatus | None = Field(
+        default=None,
+        description="The autoscaler's memory and its last look at the load (autoscaling.enabled).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoscaling
+
+
+SCALING_LIMITED = "ScalingLimited"
+
+
+class AutoscalerStatus(WireModel):
+    """What the autoscaler must remember across operator restarts, and what it last saw.
+
+    The load samples of the averaging windows live in the operator's memory (lost on restart,
+    which only delays the next scale-down: a short history never removes replicas)."""
+
+    last_scale_time: datetime | None = Field(
+        default=None, description="When the autoscaler last changed desiredReplicas."
+    )
+    idle_since: datetime | None = Field(
+        default=None,
+        description="Since when nothing has been in flight or held (drives scaleToZeroAfter).",
+    )
+    recommendation: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas the load asked for at the last look, before min/max, the step "
+        "limits and GPU capacity.",
+    )
+    load: float | None = Field(
+        default=None,
+        ge=0,
+        description="In-flight plus held requests over the scale-up window, at the last look.",
+    )
+    holding: int | None = Field(
+        default=None, ge=0, description="Requests the router held for lack of a replica."
+    )
+    unreadable_pods: int = Field(
+        default=0, ge=0, description="Ready pods whose metrics could not be read at the last look."
+    )
+
+
+ModelDeploymentStatus.model_rebuild()

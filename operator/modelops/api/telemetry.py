@@ -18,6 +18,8 @@ ROUTER_MODEL_TTFT = f"{ROUTER_PREFIX}_model_time_to_first_token_seconds"
 # Gauges per model: requests being served right now, and requests held for lack of an endpoint.
 ROUTER_MODEL_IN_FLIGHT = f"{ROUTER_PREFIX}_model_in_flight_requests"
 ROUTER_MODEL_HOLDING = f"{ROUTER_PREFIX}_model_holding_requests"
+# Histogram (seconds) per model and hold outcome (HOLD_OUTCOMES): how long held requests waited.
+ROUTER_MODEL_HOLD_DURATION = f"{ROUTER_PREFIX}_model_hold_duration_seconds"
 
 LABEL_MODEL = "model"
 LABEL_TRACK = "track"
@@ -30,6 +32,13 @@ OUTCOME_ERROR = "error"  # failed, and the client saw the failure
 OUTCOME_RETRIED = "retried"  # failed on this track (a canary), then answered by stable
 OUTCOMES = (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_RETRIED)
 FAILED_OUTCOMES = (OUTCOME_ERROR, OUTCOME_RETRIED)
+
+# How a hold (a request waiting for an endpoint of a model at zero) ended:
+HOLD_SERVED = "served"  # an endpoint became ready; the request was forwarded
+HOLD_EXPIRED = "expired"  # the router's holdSeconds ran out; the client got a 503
+HOLD_GONE = "gone"  # the client disconnected while waiting
+HOLD_REMOVED = "removed"  # the model left the router's config while the request waited (404)
+HOLD_OUTCOMES = (HOLD_SERVED, HOLD_EXPIRED, HOLD_GONE, HOLD_REMOVED)
 
 # vLLM's own gauges (per pod, label model_name).
 VLLM_RUNNING = "vllm:num_requests_running"

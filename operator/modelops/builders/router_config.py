@@ -78,6 +78,7 @@ def model_route(model: RoutedModel) -> ModelRoute:
     md = model.md
     namespace, name = model.key
     routing = md.spec.routing
+    autoscaling = md.spec.autoscaling
     timeouts = None
     if routing is not None and routing.timeout_seconds is not None:
         seconds = float(routing.timeout_seconds)
@@ -90,6 +91,10 @@ def model_route(model: RoutedModel) -> ModelRoute:
         tracks=[track(name, t) for t in model.tracks],
         fallback=list(routing.fallback) if routing else [],
         timeouts=timeouts,
+        # The router holds requests for it while it sleeps at zero (scale from zero).
+        scale_to_zero=autoscaling is not None
+        and autoscaling.enabled
+        and autoscaling.min_replicas == 0,
     )
 
 

@@ -59,6 +59,12 @@ def register(subparsers: Any) -> None:
         help="peering priority (default: random per process, so that replicas "
         "of one Deployment never tie; kopf pauses every replica on a tie)",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (default: off)"
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
     parser.add_argument("--verbose", "-v", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             router_config_name=args.router_config_name,
             kubeconfig=args.kubeconfig,
             router_settings=settings,
+            metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port,
         ),
     )
     if args.readiness:

@@ -18,6 +18,7 @@ import kopf
 from modelops.api import GROUP, PLURAL, VERSION
 from modelops.api.router_config import RouterConfig
 from modelops.builders import LABEL_MODEL
+from modelops.controller.metrics import MetricsServer, OperatorMetrics, statuses_from_bodies
 from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
 from modelops.controller.workqueue import WorkQueue
@@ -41,6 +42,9 @@ class Runtime:
     publisher: RouterConfigPublisher | None = None
     context: Context | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    model_deployments: Mapping[Key, Body] = field(default_factory=dict)
+    metrics: OperatorMetrics | None = None
+    metrics_server: MetricsServer | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class OperatorOptions:
     router_config_name: str = "modelops-router-config"
     kubeconfig: str | None = None
     router_settings: RouterConfig | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # None: no metrics endpoint
 
 
 class IndexView(Mapping[Key, Body]):
@@ -113,7 +119,17 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         settings.watching.server_timeout = 300
         for noisy in ("httpx", "httpx2"):  # a line per API request
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        memo.runtime = Runtime(client=async_client(options.kubeconfig))
+        runtime = Runtime(client=async_client(options.kubeconfig))
+        runtime.metrics = OperatorMetrics(
+            lambda: statuses_from_bodies(runtime.model_deployments.values()),
+            queue_depth=lambda: runtime.queue.depth() if runtime.queue is not None else 0,
+        )
+        if options.metrics_port is not None:
+            runtime.metrics_server = MetricsServer(
+                runtime.metrics, options.metrics_host, options.metrics_port
+            )
+            await runtime.metrics_server.start()
+        memo.runtime = runtime
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -132,6 +148,8 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         if runtime.context is not None:
             await runtime.context.smoke.close()
+        if runtime.metrics_server is not None:
+            await runtime.metrics_server.stop()
         await runtime.client.close()
 
     @kopf.index(*md_resource, id="md_index", registry=registry)
@@ -173,7 +191,11 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
                 result[kind] = list(index[key]) if key in index else []
             return result
 
-        queue: WorkQueue[Key] = WorkQueue(lambda key: reconcile(key, context), workers=WORKERS)
+        metrics = runtime.metrics
+        assert metrics is not None
+        queue: WorkQueue[Key] = WorkQueue(
+            lambda key: metrics.timed(reconcile(key, context)), workers=WORKERS
+        )
         routes: dict[Key, RouteTracks | None] = {}
         publisher = RouterConfigPublisher(
             runtime.client,
@@ -194,6 +216,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         )
         runtime.context = context
         runtime.queue, runtime.publisher = queue, publisher
+        runtime.model_deployments = model_deployments
         queue.start()
         publisher.start()
         publisher.poke()

@@ -26,6 +26,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from modelops.api.telemetry import (
+    LABEL_MODEL,
+    LABEL_OUTCOME,
+    ROUTER_MODEL_HOLD_DURATION,
+    ROUTER_MODEL_HOLDING,
+)
 from modelops.router.state import EndpointState, Snapshot
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -64,6 +70,10 @@ class RouterMetrics(Collector):
         self.ttft: dict[tuple[str, str], LoopHistogram] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
         self.client_requests: dict[tuple[str, str], int] = {}
+        # Requests waiting for an endpoint of a model at zero (router/holding.py), per model,
+        # and how long finished holds took, per model and outcome.
+        self.holding: dict[str, int] = {}
+        self.hold_durations: dict[tuple[str, str], LoopHistogram] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.errors = Counter(
             f"{PREFIX}_errors",
@@ -116,6 +126,16 @@ class RouterMetrics(Collector):
         key = (api, str(status))
         self.client_requests[key] = self.client_requests.get(key, 0) + 1
 
+    def hold_started(self, model: str) -> None:
+        self.holding[model] = self.holding.get(model, 0) + 1
+
+    def hold_finished(self, model: str, seconds: float, outcome: str) -> None:
+        self.holding[model] = max(0, self.holding.get(model, 0) - 1)
+        histogram = self.hold_durations.get((model, outcome))
+        if histogram is None:
+            histogram = self.hold_durations[(model, outcome)] = LoopHistogram()
+        histogram.observe(seconds)
+
     # ---------------------------------------------------------------- scrape
 
     def collect(self) -> Iterator[Metric]:
@@ -153,7 +173,28 @@ class RouterMetrics(Collector):
         for client_labels, value in self.client_requests.items():
             client.add_metric(list(client_labels), value)
         yield client
+        yield from self._holds()
         yield from self._state()
+
+    def _holds(self) -> Iterator[Metric]:
+        holding = GaugeMetricFamily(
+            ROUTER_MODEL_HOLDING,
+            "Requests waiting for an endpoint of a model at zero replicas",
+            labels=[LABEL_MODEL],
+        )
+        snapshot = self._snapshot()
+        names = set(self.holding) | (set(snapshot.models) if snapshot is not None else set())
+        for name in sorted(names):
+            holding.add_metric([name], float(self.holding.get(name, 0)))
+        yield holding
+        durations = HistogramMetricFamily(
+            ROUTER_MODEL_HOLD_DURATION,
+            "How long requests were held for lack of an endpoint, by how the hold ended",
+            labels=[LABEL_MODEL, LABEL_OUTCOME],
+        )
+        for labels, histogram in self.hold_durations.items():
+            durations.add_metric(list(labels), histogram.buckets(), histogram.total)
+        yield durations
 
     def _state(self) -> Iterator[Metric]:
         snapshot = self._snapshot()

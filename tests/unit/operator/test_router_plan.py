@@ -107,6 +107,20 @@ def test_routing_without_timeout_keeps_the_router_wide_timeouts() -> None:
     assert config.timeouts_for("m") == Timeouts(interactive_seconds=7.0, long_seconds=7.0)
 
 
+@pytest.mark.parametrize(
+    ("autoscaling", "expected"),
+    [
+        (None, False),
+        ({"enabled": True, "minReplicas": 0}, True),
+        ({"enabled": True, "minReplicas": 1}, False),
+        ({"enabled": False, "minReplicas": 0}, False),  # an HPA/KEDA owns the count: no hold
+    ],
+)
+def test_scale_to_zero_routes_hold_requests(autoscaling: Any, expected: bool) -> None:
+    changes = {} if autoscaling is None else {"autoscaling": autoscaling}
+    assert model_route(routed("m", day(1), **changes)).scale_to_zero is expected
+
+
 # -- build_router_plan ---------------------------------------------------------------------------
 
 

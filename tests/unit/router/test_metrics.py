@@ -57,3 +57,23 @@ def test_exposition() -> None:
     assert samples[("modelops_router_client_requests_total", client)] == 1
     assert samples[("modelops_router_model_available", frozenset({("model", "m")}))] == 1
     assert samples[("modelops_router_model_demoted", frozenset({("model", "m")}))] == 0
+
+
+def test_holding_gauge_and_hold_durations() -> None:
+    snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
+    metrics = RouterMetrics(lambda: snapshot)
+    assert (
+        _samples(metrics)[("modelops_router_model_holding_requests", frozenset({("model", "m")}))]
+        == 0
+    )
+    for _ in range(3):
+        metrics.hold_started("m")
+    metrics.hold_finished("m", 0.3, "served")
+    metrics.hold_finished("m", 300.0, "expired")
+    samples = _samples(metrics)
+    assert samples[("modelops_router_model_holding_requests", frozenset({("model", "m")}))] == 1
+    served = frozenset({("model", "m"), ("outcome", "served")})
+    assert samples[("modelops_router_model_hold_duration_seconds_count", served)] == 1
+    assert samples[("modelops_router_model_hold_duration_seconds_sum", served)] == 0.3
+    expired = frozenset({("model", "m"), ("outcome", "expired"), ("le", "+Inf")})
+    assert samples[("modelops_router_model_hold_duration_seconds_bucket", expired)] == 1
