@@ -18,6 +18,12 @@ ROUTER_MODEL_TTFT = f"{ROUTER_PREFIX}_model_time_to_first_token_seconds"
 # Gauges per model: requests being served right now, and requests held for lack of an endpoint.
 ROUTER_MODEL_IN_FLIGHT = f"{ROUTER_PREFIX}_model_in_flight_requests"
 ROUTER_MODEL_HOLDING = f"{ROUTER_PREFIX}_model_holding_requests"
+# Histogram (seconds) per model and hold outcome: how long held requests waited.
+ROUTER_MODEL_HOLD_DURATION = f"{ROUTER_PREFIX}_model_hold_duration_seconds"
+# Gauge: when this router process started (Unix seconds). A reader that sees it change knows
+# every counter of that router restarted from zero, even one that has already grown past its
+# value before the restart.
+ROUTER_START_TIME = f"{ROUTER_PREFIX}_start_time_seconds"
 
 LABEL_MODEL = "model"
 LABEL_TRACK = "track"
@@ -30,6 +36,12 @@ OUTCOME_ERROR = "error"  # failed, and the client saw the failure
 OUTCOME_RETRIED = "retried"  # failed on this track (a canary), then answered by stable
 OUTCOMES = (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_RETRIED)
 FAILED_OUTCOMES = (OUTCOME_ERROR, OUTCOME_RETRIED)
+
+# Outcomes of a hold (a request waiting for a model with no endpoint):
+HOLD_FORWARDED = "forwarded"  # an endpoint became ready and the request was sent on
+HOLD_EXPIRED = "expired"  # the hold ran out; the client got a 503
+HOLD_ABANDONED = "abandoned"  # the client went away first
+HOLD_OUTCOMES = (HOLD_FORWARDED, HOLD_EXPIRED, HOLD_ABANDONED)
 
 # vLLM's own gauges (per pod, label model_name).
 VLLM_RUNNING = "vllm:num_requests_running"

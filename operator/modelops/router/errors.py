@@ -55,3 +55,7 @@ class ClientError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class ClientGone(Exception):
+    """The client disconnected before we answered."""
