@@ -47,3 +47,4 @@ HOLD_OUTCOMES = (HOLD_FORWARDED, HOLD_EXPIRED, HOLD_ABANDONED)
 VLLM_RUNNING = "vllm:num_requests_running"
 VLLM_WAITING = "vllm:num_requests_waiting"
 VLLM_KV_CACHE = "vllm:kv_cache_usage_perc"
+VLLM_KV_CACHE_LEGACY = "vllm:gpu_cache_usage_perc"  # the same gauge in older vLLM releases
