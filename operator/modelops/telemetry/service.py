@@ -7,6 +7,7 @@
     window.complete           # False when a router could not be read (figures may be short)
     telemetry.model_load("llama").in_flight   # None = unknown, never read as zero
     telemetry.pod_load("ns/llama-blue-abc").in_flight   # running + waiting of a vLLM pod
+    telemetry.load_history("llama", since=now - 30)    # per-round loads, for the autoscaler
     await telemetry.close()
 
 One object per operator process, on its event loop; `refresh` is called by the controller's
@@ -39,6 +40,7 @@ from modelops.telemetry.types import (
 )
 from modelops.telemetry.windows import (
     DEFAULT_FORGET_AFTER_SECONDS,
+    DEFAULT_LOAD_RETENTION_SECONDS,
     DEFAULT_RETENTION_SECONDS,
     TelemetryState,
 )
@@ -51,6 +53,7 @@ class Telemetry:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         forget_after_seconds: float = DEFAULT_FORGET_AFTER_SECONDS,
+        load_retention_seconds: float = DEFAULT_LOAD_RETENTION_SECONDS,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -63,7 +66,9 @@ class Telemetry:
         self._owns_session = session is None
         self._clock = clock
         self.state = TelemetryState(
-            retention_seconds=retention_seconds, forget_after_seconds=forget_after_seconds
+            retention_seconds=retention_seconds,
+            forget_after_seconds=forget_after_seconds,
+            load_retention_seconds=load_retention_seconds,
         )
 
     async def refresh(self, sources: Sources) -> Changes:
@@ -91,6 +96,13 @@ class Telemetry:
 
     def pod_load(self, source_id: str) -> PodLoad:
         return self.state.pod_load(source_id)
+
+    def load_history(self, model: str, since: datetime | float) -> list[ModelLoad]:
+        """The model's load per round since `since` (the autoscaler's windows)."""
+        return self.state.load_history(model, to_unix(since))
+
+    def pod_history(self, source_id: str, since: datetime | float) -> list[PodLoad]:
+        return self.state.pod_history(source_id, to_unix(since))
 
     @property
     def unreadable_routers(self) -> Mapping[str, str]:

@@ -98,7 +98,8 @@ class Window:
 
 @dataclass(frozen=True)
 class ModelLoad:
-    """A model's load right now, as the routers read in the last round see it.
+    """A model's load in one round (the last one, or one of `load_history`), as the routers
+    read in that round saw it.
 
     `in_flight` / `holding` are None when no router that could be read knows the model: that
     is "unknown", never "zero". With some routers unreadable they are lower bounds.
@@ -110,6 +111,7 @@ class ModelLoad:
     in_flight_by_track: Mapping[TrackKey, int]
     routers_read: int  # routers read in the last round that know the model
     unreadable_routers: Mapping[str, str]
+    at: float | None = None  # the round it comes from
 
     @property
     def complete(self) -> bool:
@@ -118,10 +120,10 @@ class ModelLoad:
 
 @dataclass(frozen=True)
 class PodLoad:
-    """One vLLM pod's own gauges from the last round; `error` says why they are missing."""
+    """One vLLM pod's own gauges in one round; `error` says why they are missing."""
 
     source: str
-    read_at: float | None
+    at: float | None  # the round it comes from (None: not listed in the last round)
     running: float | None = None
     waiting: float | None = None
     kv_cache_usage: float | None = None

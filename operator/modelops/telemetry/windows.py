@@ -7,6 +7,9 @@ over all router replicas into one cumulative total per track that only grows and
 baseline, not traffic. A router first read later counts its values as traffic only if it
 started after the history did (its start-time gauge), since then all of it happened inside it.
 
+Loads (router in-flight and holding per model, vLLM gauges per pod) are kept per round for a
+shorter while (`load_retention_seconds`), for the autoscaler's windows.
+
 Per track, the history keeps one entry per round in which the track's totals changed; a window
 since t is the newest totals minus the totals of the last entry at or before t. Entries older
 than the retention are dropped, except the newest of them, the baseline for later windows.
@@ -15,6 +18,7 @@ than the retention are dropped, except the newest of them, the baseline for late
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +41,8 @@ QUANTILE = 0.95
 DEFAULT_RETENTION_SECONDS = 900.0
 # A router not listed for this long is forgotten; listed again later, it is a new source.
 DEFAULT_FORGET_AFTER_SECONDS = 600.0
+# Long enough for a scale-down stabilization window (HPA's default is 300 s).
+DEFAULT_LOAD_RETENTION_SECONDS = 600.0
 
 Unreadable = str  # why a source could not be read
 
@@ -113,10 +119,12 @@ class TelemetryState:
         *,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         forget_after_seconds: float = DEFAULT_FORGET_AFTER_SECONDS,
+        load_retention_seconds: float = DEFAULT_LOAD_RETENTION_SECONDS,
     ) -> None:
-        if retention_seconds <= 0 or forget_after_seconds <= 0:
-            raise ValueError("retention and forget-after must be positive")
+        if min(retention_seconds, forget_after_seconds, load_retention_seconds) <= 0:
+            raise ValueError("retention and forget-after durations must be positive")
         self.retention_seconds = retention_seconds
+        self.load_retention_seconds = load_retention_seconds
         self.forget_after_seconds = forget_after_seconds
         self.history_start: float | None = None
         self.horizon: float | None = None  # no window starts before this
@@ -127,6 +135,8 @@ class TelemetryState:
         self._unreadable_routers: dict[str, Unreadable] = {}
         self._loads: dict[str, ModelLoad] = {}
         self._pods: dict[str, PodLoad] = {}
+        self._load_history: dict[str, deque[ModelLoad]] = {}
+        self._pod_history: dict[str, deque[PodLoad]] = {}
 
     # ------------------------------------------------------------------ feeding
 
@@ -147,7 +157,7 @@ class TelemetryState:
             source: why for source, why in routers.items() if isinstance(why, str)
         }
         changed_models = {track.model for track in changed_tracks}
-        changed_models |= self._ingest_loads(routers)
+        changed_models |= self._ingest_loads(at, routers)
         if previous_unreadable != self._unreadable_routers:
             changed_models |= set(self._loads) | {track.model for track in self._values}
         self.last_round = at
@@ -190,7 +200,9 @@ class TelemetryState:
             history.totals.append(_totals(self._values[track]))
         return changed
 
-    def _ingest_loads(self, routers: Mapping[str, RouterReading | Unreadable]) -> set[str]:
+    def _ingest_loads(
+        self, at: float, routers: Mapping[str, RouterReading | Unreadable]
+    ) -> set[str]:
         by_track: dict[str, dict[TrackKey, float]] = {}
         holding: dict[str, float] = {}
         known: dict[str, int] = {}
@@ -215,6 +227,7 @@ class TelemetryState:
                 in_flight_by_track=counts,
                 routers_read=routers_read,
                 unreadable_routers=unreadable,
+                at=at,
             )
         changed = {
             model
@@ -222,6 +235,9 @@ class TelemetryState:
             if _load_figures(loads.get(model)) != _load_figures(self._loads.get(model))
         }
         self._loads = loads
+        for model in set(loads) | set(self._load_history):
+            load = loads.get(model) or ModelLoad(model, None, None, {}, 0, unreadable, at)
+            self._load_history.setdefault(model, deque()).append(load)
         return changed
 
     def _ingest_pods(
@@ -230,7 +246,7 @@ class TelemetryState:
         loads: dict[str, PodLoad] = {}
         for source, reading in pods.items():
             if isinstance(reading, str):
-                loads[source] = PodLoad(source, read_at=None, error=reading)
+                loads[source] = PodLoad(source, at, error=reading)
             else:
                 loads[source] = PodLoad(
                     source, at, reading.running, reading.waiting, reading.kv_cache_usage
@@ -241,10 +257,20 @@ class TelemetryState:
             if _pod_figures(loads.get(source)) != _pod_figures(self._pods.get(source))
         )
         self._pods = loads
+        for source, load in loads.items():
+            self._pod_history.setdefault(source, deque()).append(load)
         return changed
 
     def _prune(self, at: float) -> None:
         assert self.history_start is not None
+        load_cutoff = at - self.load_retention_seconds
+        for histories in (self._load_history, self._pod_history):
+            for name in list(histories):
+                entries = histories[name]
+                while entries and (entries[0].at or 0.0) < load_cutoff:
+                    entries.popleft()
+                if not entries:
+                    del histories[name]
         cutoff = at - self.retention_seconds
         if cutoff <= self.history_start:
             return
@@ -284,8 +310,19 @@ class TelemetryState:
     def pod_load(self, source: str) -> PodLoad:
         load = self._pods.get(source)
         if load is None:
-            return PodLoad(source, read_at=None, error="not listed in the last round")
+            return PodLoad(source, None, error="not listed in the last round")
         return load
+
+    def load_history(self, model: str, since: float) -> list[ModelLoad]:
+        """The model's load in every retained round from `since` on, oldest first; rounds in
+        which no readable router knew the model have `in_flight=None`."""
+        entries = self._load_history.get(model, ())
+        return [load for load in entries if load.at is not None and load.at >= since]
+
+    def pod_history(self, source: str, since: float) -> list[PodLoad]:
+        """The pod's gauges in every retained round it was listed in from `since` on (an
+        unreadable round has `error` set and no values)."""
+        return [load for load in self._pod_history.get(source, ()) if (load.at or 0.0) >= since]
 
     @property
     def unreadable_routers(self) -> Mapping[str, str]:

@@ -249,3 +249,29 @@ def test_a_clock_stepping_back_does_not_reorder_rounds() -> None:
     state.ingest(T0 + 1, {"a": reading(ok=4)})  # read after the previous round
     assert state.last_round == T0 + 2
     assert state.window(K, T0).figures.requests == 3
+
+
+def test_load_histories_keep_every_round_of_the_load_retention() -> None:
+    state = TelemetryState(load_retention_seconds=3)
+    for second in range(6):
+        routers: dict[str, RouterReading | str] = {"a": reading(in_flight={K: second})}
+        pods: dict[str, PodReading | str] = {"p": PodReading(second, 1, None)}
+        if second == 4:
+            routers, pods = {"a": DOWN}, {"p": "no answer within 1s"}
+        state.ingest(T0 + second, routers, pods)
+    loads = state.load_history("m", T0)
+    assert [(load.at, load.in_flight) for load in loads] == [
+        (T0 + 2, 2),
+        (T0 + 3, 3),
+        (T0 + 4, None),  # no router read: unknown, not zero
+        (T0 + 5, 5),
+    ]
+    assert [load.in_flight for load in state.load_history("m", T0 + 4.5)] == [5]
+    pods_seen = state.pod_history("p", T0)
+    assert [(load.at, load.in_flight, load.error) for load in pods_seen] == [
+        (T0 + 2, 3, None),
+        (T0 + 3, 4, None),
+        (T0 + 4, None, "no answer within 1s"),
+        (T0 + 5, 6, None),
+    ]
+    assert state.load_history("nobody", T0) == []
