@@ -91,6 +91,8 @@ class Context:
     # The router tracks of each ModelDeployment's last plan (None: not routed, e.g. an
     # invalid spec); the config publisher reads them, so it never re-reads status.
     routes: MutableMapping[Key, RouteTracks | None] = field(default_factory=dict)
+    # The served name of each ModelDeployment, as last reconciled (telemetry is by name).
+    served_names: MutableMapping[Key, str] = field(default_factory=dict)
     # Our last status write per object, until the cache shows it: (uid, resourceVersion,
     # status). Comparing with the stale cached status would patch again and post the same
     # Events twice, and a rollout would decide on a step it already left.
@@ -127,6 +129,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     if body is None or body["metadata"].get("deletionTimestamp"):
         ctx.written.pop(key, None)
         ctx.routes.pop(key, None)
+        ctx.served_names.pop(key, None)
         ctx.smoke.forget(key)
         ctx.on_change()
         return None
@@ -138,6 +141,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
         ctx.on_change()
         return None
 
+    ctx.served_names[key] = md.served_name
     gathered = await gather(ctx, key, md, body)
     decided = plan(gathered)
     failures = await execute(ctx, body, decided)

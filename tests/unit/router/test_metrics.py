@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.router_config import parse_router_config
+from modelops.api.telemetry import MODEL_LATENCY_BUCKETS
 from modelops.router.metrics import RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
@@ -86,6 +87,11 @@ TRACKS = parse_router_config(
 )
 
 
+def bound(value: float) -> str:
+    """The label of the smallest bucket of the per-model histograms that counts `value`."""
+    return repr(min(b for b in MODEL_LATENCY_BUCKETS if b >= value))
+
+
 def test_per_request_series_carry_track_revision_and_outcome() -> None:
     snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
     metrics = RouterMetrics(lambda: snapshot)
@@ -104,8 +110,8 @@ def test_per_request_series_carry_track_revision_and_outcome() -> None:
     assert samples[(requests, labels("canary", "r2", "retried"))] == 1
     assert samples[(requests, labels("canary", "r2", "error"))] == 1
     latency = "modelops_router_model_request_duration_seconds"
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.025"))] == 1
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.5"))] == 2
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.02)))] == 1
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.3)))] == 2
     assert samples[(f"{latency}_count", labels("canary", "r2", "retried"))] == 1
     assert samples[(f"{latency}_sum", labels("canary", "r2", "retried"))] == 7.0
     ttft = "modelops_router_model_time_to_first_token_seconds"
