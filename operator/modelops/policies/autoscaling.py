@@ -28,6 +28,8 @@ survive an operator restart is in `status.autoscaler` (`AutoscalerStatus`).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -123,9 +125,21 @@ def _in_window(history: Sequence[LoadSample], end: datetime, seconds: float) -> 
     return [s for s in history if start < s.at <= end]
 
 
-def _recommend(samples: Sequence[LoadSample], spec: Autoscaling, engine: Engine) -> int:
-    mean = sum(need(s, spec, engine) for s in samples) / len(samples)
-    return max(0, math.ceil(mean - EPSILON))
+class _Needs:
+    """Each sample's need computed once per decision, window means from prefix sums (the
+    scale-down looks at ~70 windows of ~12 samples per model and interval)."""
+
+    def __init__(self, history: Sequence[LoadSample], spec: Autoscaling, engine: Engine) -> None:
+        self.times = [sample.at for sample in history]  # oldest first (remember() keeps order)
+        needs = (need(sample, spec, engine) for sample in history)
+        self.prefix = list(itertools.accumulate(needs, initial=0.0))
+
+    def recommend(self, end: datetime, seconds: float) -> int:
+        """ceil(mean need) over the samples in (end - seconds, end]; end is a sample's time."""
+        high = bisect.bisect_right(self.times, end)
+        low = bisect.bisect_right(self.times, end - timedelta(seconds=seconds))
+        mean = (self.prefix[high] - self.prefix[low]) / max(1, high - low)
+        return max(0, math.ceil(mean - EPSILON))
 
 
 def _covers(history: Sequence[LoadSample], now: datetime, span: float, interval: float) -> bool:
@@ -133,22 +147,19 @@ def _covers(history: Sequence[LoadSample], now: datetime, span: float, interval:
     return bool(history) and history[0].at <= now - timedelta(seconds=max(0.0, span - interval))
 
 
-def _scale_up_recommendation(inputs: AutoscalerInput) -> int:
+def _scale_up_recommendation(inputs: AutoscalerInput, needs: _Needs) -> int:
     spec, history, now = inputs.autoscaling, inputs.history, inputs.now
     rules = spec.scale_up
     if rules.stabilization_window_seconds == 0:
-        return _recommend(_in_window(history, now, rules.window_seconds), spec, inputs.engine)
+        return needs.recommend(now, rules.window_seconds)
     span = rules.stabilization_window_seconds + rules.window_seconds
     if not _covers(history, now, span, spec.interval_seconds):
         return inputs.current  # not sustained for the window yet
     ends = _in_window(history, now, rules.stabilization_window_seconds)
-    return min(
-        _recommend(_in_window(history, end.at, rules.window_seconds), spec, inputs.engine)
-        for end in ends
-    )
+    return min(needs.recommend(end.at, rules.window_seconds) for end in ends)
 
 
-def _scale_down_recommendation(inputs: AutoscalerInput) -> int:
+def _scale_down_recommendation(inputs: AutoscalerInput, needs: _Needs) -> int:
     spec, history, now = inputs.autoscaling, inputs.history, inputs.now
     rules = spec.scale_down
     span = rules.stabilization_window_seconds + rules.window_seconds
@@ -157,10 +168,7 @@ def _scale_down_recommendation(inputs: AutoscalerInput) -> int:
     if not all(s.complete(inputs.engine) for s in _in_window(history, now, span)):
         return inputs.current  # an unread pod is not zero load
     ends = _in_window(history, now, rules.stabilization_window_seconds) or [history[-1]]
-    return max(
-        _recommend(_in_window(history, end.at, rules.window_seconds), spec, inputs.engine)
-        for end in ends
-    )
+    return max(needs.recommend(end.at, rules.window_seconds) for end in ends)
 
 
 def _idle_since(inputs: AutoscalerInput, latest: LoadSample) -> datetime | None:
@@ -199,7 +207,8 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
         and latest.complete(inputs.engine)
         and idle_for >= spec.scale_to_zero_after_seconds()
     )
-    up = _scale_up_recommendation(inputs)
+    needs = _Needs(inputs.history, spec, inputs.engine)
+    up = _scale_up_recommendation(inputs, needs)
     waking = current == 0 and latest.in_flight() > 0
     if waking:
         # Held requests wait for a replica: no window, no stabilization.
@@ -209,7 +218,7 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
     elif may_sleep and current > 0:
         proposal, why = 0, f"idle for {idle_for:.0f}s"
     else:
-        down = _scale_down_recommendation(inputs)
+        down = _scale_down_recommendation(inputs, needs)
         proposal, why = (down, "load fell") if down < current else (current, "")
 
     # Step limits on load-driven moves; the bounds themselves apply at once.
