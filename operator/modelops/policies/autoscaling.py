@@ -8,10 +8,10 @@ Each signal becomes a replica count, `load / target per replica`; the largest wi
 * vLLM only, when set: waiting requests (`targetWaiting`) and KV-cache usage (`targetKVCache`).
 
 Scale-up looks at a short window (the mean over `scaleUp.windowSeconds`), optionally required
-to hold for `scaleUp.stabilizationWindowSeconds`; scale-down at a longer window and removes
-replicas only when every recommendation of `scaleDown.stabilizationWindowSeconds` was lower,
-going to the highest of them. That asymmetry is what keeps noisy load from flapping the count.
-Both directions are bounded by a step per interval, then by min/max.
+to hold for `scaleUp.stabilizationWindowSeconds`; scale-down also at a longer window, and
+removes replicas only when every recommendation (of either window) of
+`scaleDown.stabilizationWindowSeconds` was lower, going to the highest of them. That asymmetry
+is what keeps noisy load from flapping the count. Both directions are bounded by a step per interval, then by min/max.
 
 A sample in which a pod could not be read is not "zero load": it may still raise the count (the
 load is at least what was read) but never lowers it. Without a recent sample the count holds.
@@ -168,7 +168,13 @@ def _scale_down_recommendation(inputs: AutoscalerInput, needs: _Needs) -> int:
     if not all(s.complete(inputs.engine) for s in _in_window(history, now, span)):
         return inputs.current  # an unread pod is not zero load
     ends = _in_window(history, now, rules.stabilization_window_seconds) or [history[-1]]
-    return max(needs.recommend(end.at, rules.window_seconds) for end in ends)
+    # Each moment's recommendation is the larger of the long window's and the short one's: the
+    # count a scale-up just chose stays "recommended" for the whole stabilization window.
+    up_window = spec.scale_up.window_seconds
+    return max(
+        max(needs.recommend(end.at, rules.window_seconds), needs.recommend(end.at, up_window))
+        for end in ends
+    )
 
 
 def _idle_since(inputs: AutoscalerInput, latest: LoadSample) -> datetime | None:

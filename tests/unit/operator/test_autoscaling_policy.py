@@ -74,15 +74,20 @@ TRACES = [
         [(22, 4), (25, 3), (28, 2), (31, 1)],
     ),
     # A one-tick spike to 10 replicas' worth: it is in two 10 s windows (5.5 -> 6; the step
-    # allows 5, then 6). The 60 s windows holding it ask for 2 only, so the count returns to 2
-    # at once (one per interval) and to 1 when those windows leave the 300 s stabilization.
+    # allows 5, then 6). Those recommendations hold the count for the 300 s stabilization
+    # (ticks 82..141); then the 60 s windows that saw the spike (asking for 2) hold 2 until
+    # they leave the stabilization window too (tick 91 + 60).
     (
         "spike",
         {},
         [8] * 80 + [80] + [8] * 80,
         1,
-        [(80, 5), (81, 6), (82, 5), (83, 4), (84, 3), (85, 2), (151, 1)],
+        [(80, 5), (81, 6), (141, 5), (142, 4), (143, 3), (144, 2), (151, 1)],
     ),
+    # With a full history before the step, the count a scale-up chose is not undone by the
+    # longer window (which still remembers the lower load): no flapping after a step.
+    ("step-up-after-long-steady-load", {}, [8] * 100 + [40] * 60, 1, [(100, 3), (101, 5)]),
+    ("noise-after-long-steady-load", {}, [16] * 100 + NOISE * 30, 2, [(102, 3)]),
     # With scaleUp.stabilizationWindowSeconds the spike must last 15 s to count: nothing happens.
     (
         "spike-stabilized",
