@@ -11,7 +11,8 @@ Scale-up looks at a short window (the mean over `scaleUp.windowSeconds`), option
 to hold for `scaleUp.stabilizationWindowSeconds`; scale-down also at a longer window, and
 removes replicas only when every recommendation (of either window) of
 `scaleDown.stabilizationWindowSeconds` was lower, going to the highest of them. That asymmetry
-is what keeps noisy load from flapping the count. Both directions are bounded by a step per interval, then by min/max.
+is what keeps noisy load from flapping the count. Both directions are bounded by a step per
+interval, then by min/max.
 
 A sample in which a pod could not be read is not "zero load": it may still raise the count (the
 load is at least what was read) but never lowers it. Without a recent sample the count holds.
