@@ -409,7 +409,10 @@ def test_every_field_at_once_is_accepted_and_parses_back(
         "maxErrorRate": 0.01,
         "maxP95Seconds": 10,
         "minRequests": 20,
+        "maxLatencyRatio": 1.5,
     }
+    assert spec["rollout"]["strategy"] == "Canary"
+    assert spec["rollout"]["progressDeadlineSeconds"] == 600
     assert spec["autoscaling"]["targetInFlight"] == 8
     assert spec["autoscaling"]["scaleDown"] == {
         "windowSeconds": 60,
@@ -438,7 +441,9 @@ def test_defaults_scale_columns_and_status(
 
     table = cluster.kubectl("get", "-n", namespace, "md").stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "ENGINE", "MODEL", "GPUS", "READY", "DESIRED", "PHASE", "AGE"]
+    assert header == [
+        "NAME", "ENGINE", "MODEL", "GPUS", "READY", "DESIRED", "PHASE", "CANARY", "AGE"
+    ]  # fmt: skip
     assert table.splitlines()[1].split()[:7] == ["chat", "ollama", "chat", "0", "1", "1", "Ready"]
 
     cluster.kubectl("scale", "-n", namespace, "md/chat", "--replicas=3")

@@ -24,12 +24,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from modelops.api.engines import ENGINE_FACTS
+
 Engine = Literal["vllm", "ollama"]
 BackendApi = Literal["openai", "ollama"]
 TrackName = Literal["stable", "canary"]
 
-DEFAULT_PORTS: Mapping[str, int] = {"vllm": 8000, "ollama": 11434}
-DEFAULT_APIS: Mapping[str, BackendApi] = {"vllm": "openai", "ollama": "ollama"}
+DEFAULT_PORTS: Mapping[str, int] = {name: facts.port for name, facts in ENGINE_FACTS.items()}
+DEFAULT_APIS: Mapping[str, BackendApi] = {name: facts.api for name, facts in ENGINE_FACTS.items()}
 CONFIGMAP_KEY = "config.yaml"
 # libyaml's C emitter/parser when present: pure-Python YAML of a config with hundreds of models
 # took a third of the operator's CPU in the scale benchmark.

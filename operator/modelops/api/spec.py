@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.wire import (
     DNS_SUBDOMAIN_PATTERN,
     LABEL_VALUE_PATTERN,
@@ -36,12 +37,7 @@ from modelops.api.wire import (
 Engine = Literal["vllm", "ollama"]
 ENGINES: tuple[Engine, ...] = ("vllm", "ollama")
 
-# Pinned, real upstream tags. Bumping one changes the revision of every ModelDeployment that
-# relies on the default, i.e. it triggers a rollout: that is intended.
-DEFAULT_IMAGES: dict[str, str] = {
-    "vllm": "vllm/vllm-openai:v0.10.1",
-    "ollama": "ollama/ollama:0.6.8",
-}
+DEFAULT_IMAGES: dict[str, str] = {name: facts.default_image for name, facts in ENGINE_FACTS.items()}
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 TASK_PREFIX = "task:"
@@ -301,23 +297,73 @@ class Routing(WireModel):
 
 
 class RolloutStep(WireModel):
+    """One canary step: a share of the traffic, held for a pause, then judged."""
+
     weight: int = Field(ge=1, le=100, description="Percent of traffic sent to the new revision.")
     pause: str = Field(
         default="0s",
         pattern=PAUSE_PATTERN,
         max_length=16,
-        description="How long to hold this step before the next, e.g. 60s or 2m.",
+        description="How long to hold this step before judging it, e.g. 60s or 2m. The canary "
+        "is rolled back as soon as minRequests is reached and a check fails, pause or not.",
     )
 
 
 class RolloutAnalysis(WireModel):
-    max_error_rate: float = Field(default=0.05, ge=0, le=1)
-    max_p95_seconds: float = Field(default=10.0, gt=0)
-    min_requests: int = Field(default=20, ge=0)
+    """What a canary must show on real traffic, over each step's window, to go on."""
+
+    min_requests: int = Field(
+        default=20,
+        ge=0,
+        le=1_000_000,
+        description="Canary requests needed before a step can be judged. Too few at the end of "
+        "a pause hold the step (status says how many are missing) until the progress deadline.",
+    )
+    max_error_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Highest share of failed canary requests (5xx, broken connections, "
+        "timeouts; those retried on stable count too).",
+    )
+    max_p95_seconds: float = Field(
+        default=10.0, gt=0, description="Highest 95th percentile canary request latency."
+    )
+    max_ttft_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        alias="maxTTFTSeconds",
+        description="Highest 95th percentile time to first token of streamed canary requests.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=1.5,
+        gt=0,
+        description="Highest canary p95 latency relative to the stable's over the same window "
+        "(judged when the stable has requests too). Null disables the comparison.",
+    )
+
+
+class SmokeTest(WireModel):
+    """One short chat request sent by the operator to each new pod before any user traffic."""
+
+    enabled: bool = Field(default=True, description="Run the smoke test (default true).")
+    prompt: str = Field(
+        default="Say OK", min_length=1, max_length=4096, description="The user message sent."
+    )
+    expect: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Text the answer must contain (case-insensitive); any non-empty answer "
+        "passes when unset.",
+    )
+    max_tokens: int = Field(default=16, ge=1, le=4096, description="max_tokens of the request.")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Time the pod has to answer."
+    )
 
 
 class Rollout(WireModel):
-    """Blue/green canary steps. Accepted and validated today; not acted on yet."""
+    """How a new revision (any change that shapes the pod) reaches users."""
 
     model_config = _config(
         [
@@ -329,8 +375,50 @@ class Rollout(WireModel):
         ]
     )
 
-    steps: list[RolloutStep] = Field(default_factory=list, max_length=10)
-    analysis: RolloutAnalysis | None = None
+    strategy: Literal["Canary", "Recreate"] = Field(
+        default="Canary",
+        description="Canary: the new revision starts in the idle blue/green slot and takes "
+        "traffic step by step, judged on metrics. Recreate: the serving pods are replaced in "
+        "place, which means downtime while the new ones start.",
+    )
+    capacity: Literal["Surge", "Reuse", "Auto"] = Field(
+        default="Auto",
+        description="Where the canary's GPUs come from. Surge: extra pods beside the stable "
+        "ones. Reuse: one stable replica is taken away for each canary replica (needs at least "
+        "two stable replicas). Auto: surge, and reuse when the canary cannot be scheduled for "
+        "lack of GPUs.",
+    )
+    steps: list[RolloutStep] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Canary steps, strictly increasing weights. Empty: 10, 50 and 100 percent "
+        "with no pause. After the last step the canary is promoted.",
+    )
+    analysis: RolloutAnalysis | None = Field(
+        default=None, description="Checks each step must pass (defaults apply when unset)."
+    )
+    smoke_test: SmokeTest | None = Field(
+        default=None, description="The request every new pod must answer first."
+    )
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86_400,
+        description="Time the new slot has to become Ready, and each step to collect "
+        "minRequests after its pause; past it the rollout is rolled back.",
+    )
+    drain_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="After promotion, how long the old slot keeps its pods for requests still "
+        "in flight (it stops earlier when none are) before it goes to 0 replicas.",
+    )
+    paused: bool = Field(
+        default=False,
+        description="Hold the rollout at its current step (also: annotation "
+        "modelops.io/rollout-paused=true, or `modelops rollout pause`).",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -565,10 +653,17 @@ class ModelDeploymentSpec(WireModel):
     ollama: OllamaSettings | None = None
     routing: Routing | None = None
     rollout: Rollout | None = Field(
-        default=None, description="Canary steps for new revisions. Validated; not acted on yet."
+        default=None,
+        description="How new revisions are rolled out (blue/green canary by default).",
     )
     autoscaling: Autoscaling | None = Field(
         default=None, description="Load-based replica autoscaling. Validated; not acted on yet."
+    )
+    mount_service_account_token: bool = Field(
+        default=False,
+        description="Mount the namespace's default ServiceAccount token into the runtime pods. "
+        "Off by default: vLLM and Ollama never call the Kubernetes API, and a compromised model "
+        "server should hold no credential.",
     )
 
     @field_validator("env")

@@ -18,8 +18,12 @@ ROUTER_MODEL_TTFT = f"{ROUTER_PREFIX}_model_time_to_first_token_seconds"
 # Gauges per model: requests being served right now, and requests held for lack of an endpoint.
 ROUTER_MODEL_IN_FLIGHT = f"{ROUTER_PREFIX}_model_in_flight_requests"
 ROUTER_MODEL_HOLDING = f"{ROUTER_PREFIX}_model_holding_requests"
-# Histogram (seconds) per model and hold outcome (HOLD_OUTCOMES): how long held requests waited.
+# Histogram (seconds) per model and hold outcome: how long held requests waited.
 ROUTER_MODEL_HOLD_DURATION = f"{ROUTER_PREFIX}_model_hold_duration_seconds"
+# Gauge: when this router process started (Unix seconds). A reader that sees it change knows
+# every counter of that router restarted from zero, even one that has already grown past its
+# value before the restart.
+ROUTER_START_TIME = f"{ROUTER_PREFIX}_start_time_seconds"
 
 LABEL_MODEL = "model"
 LABEL_TRACK = "track"
@@ -44,3 +48,4 @@ HOLD_OUTCOMES = (HOLD_SERVED, HOLD_EXPIRED, HOLD_GONE, HOLD_REMOVED)
 VLLM_RUNNING = "vllm:num_requests_running"
 VLLM_WAITING = "vllm:num_requests_waiting"
 VLLM_KV_CACHE = "vllm:kv_cache_usage_perc"
+VLLM_KV_CACHE_LEGACY = "vllm:gpu_cache_usage_perc"  # the same gauge in older vLLM releases

@@ -44,6 +44,11 @@ def register(subparsers: Any) -> None:
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz"
     )
     parser.add_argument(
+        "--readiness",
+        metavar="URL",
+        help="serve a readiness probe, e.g. http://0.0.0.0:8082/readyz (200 once started)",
+    )
+    parser.add_argument(
         "--peering",
         metavar="NAME",
         help="kopf peering name for HA (default: standalone, one replica)",
@@ -99,6 +104,14 @@ def run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
         ),
     )
+    if args.readiness:
+        from modelops.controller import readiness
+
+        try:
+            readiness.register(registry, args.readiness)
+        except ValueError as error:
+            print(f"modelops operator: {error}", file=sys.stderr)
+            return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.FULL)
     if not args.verbose:
         # Per-handler success lines cost CPU at scale and say nothing our own logs do not.

@@ -23,6 +23,7 @@ from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
 from modelops.controller.workqueue import WorkQueue
 from modelops.k8s.client import async_client
+from modelops.policies.plan import RouteTracks
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Runtime:
     client: Any
     queue: WorkQueue[Key] | None = None
     publisher: RouterConfigPublisher | None = None
+    context: Context | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     model_deployments: Mapping[Key, Body] = field(default_factory=dict)
     metrics: OperatorMetrics | None = None
@@ -78,7 +80,7 @@ def _slim_pod(body: Body) -> dict[str, Any]:
     meta, status = body["metadata"], body.get("status") or {}
     return {
         "metadata": {k: meta.get(k) for k in ("name", "labels", "deletionTimestamp")},
-        "status": {k: status.get(k) for k in ("phase", "conditions", "containerStatuses")},
+        "status": {k: status.get(k) for k in ("phase", "conditions", "containerStatuses", "podIP")},
     }
 
 
@@ -144,6 +146,8 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         for task in runtime.tasks:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        if runtime.context is not None:
+            await runtime.context.smoke.close()
         if runtime.metrics_server is not None:
             await runtime.metrics_server.stop()
         await runtime.client.close()
@@ -192,11 +196,13 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         queue: WorkQueue[Key] = WorkQueue(
             lambda key: metrics.timed(reconcile(key, context)), workers=WORKERS
         )
+        routes: dict[Key, RouteTracks | None] = {}
         publisher = RouterConfigPublisher(
             runtime.client,
             namespace=options.router_config_namespace,
             name=options.router_config_name,
             model_deployments=model_deployments,
+            routes=routes,
             on_problems_changed=queue.add,
             base=options.router_settings,
         )
@@ -206,7 +212,9 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             children=children,
             routing_problems=publisher.problems,
             on_change=publisher.poke,
+            routes=routes,
         )
+        runtime.context = context
         runtime.queue, runtime.publisher = queue, publisher
         runtime.model_deployments = model_deployments
         queue.start()

@@ -23,7 +23,7 @@ from modelops.api.router_config import RouterConfig, RouterConfigError, usable_c
 from modelops.router import catalog
 from modelops.router.adapters import Operation, client_to_canonical
 from modelops.router.auth import KeyRing, load_key_ring
-from modelops.router.errors import ClientApi, ClientError, error_body
+from modelops.router.errors import ClientApi, ClientError, ClientGone, error_body
 from modelops.router.health import run_health_checks
 from modelops.router.holding import Holds
 from modelops.router.metrics import RouterMetrics
@@ -62,10 +62,6 @@ INFERENCE_ROUTES: dict[str, Operation] = {
     "/generate": Operation("tgi", "completion"),
     "/generate_stream": Operation("tgi", "completion", tgi_stream=True),
 }
-
-
-class ClientGone(Exception):
-    """The client disconnected before we answered."""
 
 
 def _api_for_path(path: str) -> ClientApi:

@@ -58,3 +58,7 @@ class ClientError(Exception):
         self.status = status
         self.message = message
         self.headers = headers  # extra response headers, e.g. Retry-After on a 503
+
+
+class ClientGone(Exception):
+    """The client disconnected before we answered."""
