@@ -71,6 +71,8 @@ class LoadSample:
     pods: tuple[PodLoad, ...] = ()  # ready vLLM pods that were read (empty for Ollama)
     unreadable_pods: int = 0  # ready vLLM pods whose /metrics could not be read
     ready_replicas: int = 0
+    # False when some router could not be read: router_in_flight is then a lower bound.
+    routers_complete: bool = True
 
     def in_flight(self) -> float:
         engine_side = sum(p.running + p.waiting for p in self.pods)
@@ -78,7 +80,7 @@ class LoadSample:
 
     def complete(self, engine: Engine) -> bool:
         """Every source of this sample was read (so a low value really is low)."""
-        if self.router_in_flight is None or self.unreadable_pods > 0:
+        if self.router_in_flight is None or not self.routers_complete or self.unreadable_pods:
             return False
         return engine != "vllm" or len(self.pods) >= self.ready_replicas
 

@@ -254,6 +254,10 @@ def test_an_unreadable_pod_is_not_zero_load() -> None:
 
 def test_an_unreadable_router_holds_the_count() -> None:
     assert decide(steady(100, router_in_flight=None), 3).desired_replicas == 3
+    # Some routers read: their count is a lower bound, never a reason to scale down.
+    partial = steady(100, router_in_flight=0, routers_complete=False)
+    assert decide(partial, 3).desired_replicas == 3
+    assert decide(steady(100, router_in_flight=40, routers_complete=False), 3).desired_replicas == 5
 
 
 def test_but_an_unreadable_pod_does_not_stop_a_scale_up() -> None:
