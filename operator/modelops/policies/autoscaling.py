@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelops.api.conditions import make_condition
-from modelops.api.spec import Autoscaling, Engine
+from modelops.api.spec import Autoscaling, Engine, ModelDeploymentSpec
 from modelops.api.status import (
     SCALING_LIMITED,
     AutoscalerStatus,
@@ -342,3 +342,33 @@ def capacity_shortage(pods: Iterable[PodObservation]) -> str | None:
     gpu = [m for m in messages if "Insufficient nvidia.com/gpu" in m]
     found = gpu or messages
     return found[0] if found else None
+
+
+def autoscale(
+    spec: ModelDeploymentSpec,
+    previous: ModelDeploymentStatus | None,
+    samples: Sequence[LoadSample],
+    pods: Iterable[PodObservation],
+    now: datetime,
+    generation: int | None = None,
+) -> ScalingDecision | None:
+    """The plan's one call: None when autoscaling is off (spec.replicas rules), else the
+    decision from the load samples, the last status (memory, last count) and the pods
+    (GPU shortage). The caller puts `desired_replicas` in status.desiredReplicas and splits it
+    over the slots, `memory` in status.autoscaler, sets `condition`, and looks again after
+    `requeue_after` at the latest."""
+    autoscaling = spec.autoscaling
+    if autoscaling is None or not autoscaling.enabled:
+        return None
+    return decide_replicas(
+        AutoscalerInput(
+            autoscaling=autoscaling,
+            engine=spec.engine,
+            current=current_replicas(spec.replicas, previous),
+            history=samples,
+            memory=previous.autoscaler if previous is not None else None,
+            now=now,
+            capacity_shortage=capacity_shortage(pods),
+            generation=generation,
+        )
+    )

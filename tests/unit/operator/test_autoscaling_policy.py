@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modelops.api import parse_spec
 from modelops.api.spec import Autoscaling, Engine
 from modelops.api.status import AutoscalerStatus, ModelDeploymentStatus
 from modelops.policies.autoscaling import (
@@ -16,6 +17,7 @@ from modelops.policies.autoscaling import (
     LoadSample,
     PodLoad,
     ScalingDecision,
+    autoscale,
     capacity_shortage,
     current_replicas,
     decide_replicas,
@@ -371,3 +373,32 @@ def test_capacity_shortage_prefers_the_gpu_message() -> None:
     assert capacity_shortage([pod("a", other), pod("b", SHORTAGE)]) == SHORTAGE
     assert capacity_shortage([pod("a", other)]) == other
     assert capacity_shortage([pod("a", SHORTAGE, deleting=True)]) is None
+
+
+def test_autoscale_is_the_plans_one_call() -> None:
+    manual = parse_spec({"engine": "ollama", "model": "phi3:mini", "replicas": 2})
+    assert autoscale(manual, None, steady(3, router_in_flight=40), [], at(2)) is None
+    auto = parse_spec(
+        {
+            "engine": "ollama",
+            "model": "phi3:mini",
+            "replicas": 2,
+            "autoscaling": {"enabled": True, "maxReplicas": 8},
+        }
+    )
+    # First look: it starts from spec.replicas; then from its own last decision in status.
+    first = autoscale(auto, None, steady(3, router_in_flight=40), [], at(2), generation=4)
+    assert first is not None
+    assert first.previous_replicas == 2
+    assert first.desired_replicas == 5
+    assert first.condition.observed_generation == 4
+    status = ModelDeploymentStatus(desired_replicas=5, autoscaler=first.memory)
+    later = autoscale(auto, status, steady(4, router_in_flight=40), [], at(3))
+    assert later is not None
+    assert (later.previous_replicas, later.desired_replicas) == (5, 5)
+    assert later.memory.last_scale_time == first.memory.last_scale_time
+    # Pods waiting for GPUs: the count stops growing, with the scheduler's words.
+    short = autoscale(auto, status, steady(4, router_in_flight=80), [pod("p", SHORTAGE)], at(3))
+    assert short is not None
+    assert short.desired_replicas == 5
+    assert short.condition.message == SHORTAGE
