@@ -89,7 +89,9 @@ def test_vllm_older_kv_cache_name() -> None:
 @pytest.mark.parametrize(
     ("parse", "text", "message"),
     [
-        (parse_router, "this is { not metrics", "not a Prometheus exposition"),
+        (parse_router, "this is { not metrics", "is this a modelops router"),
+        (parse_router, "modelops_router_start_time_seconds {\n", "not a Prometheus exposition"),
+        (parse_router, VLLM_TEXT, "is this a modelops router"),
         (parse_router, 'modelops_router_model_requests_total{model="m"} 1\n', "without the label"),
         (
             parse_router,
