@@ -10,7 +10,7 @@ from modelops.api.router_config import parse_router_config
 from modelops.router.metrics import RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
-from modelops.telemetry.parse import MetricsFormatError, parse_router, parse_vllm
+from modelops.telemetry.parse import LineCache, MetricsFormatError, parse_router, parse_vllm
 from modelops.telemetry.types import Series, TrackKey
 
 CONFIG = parse_router_config(
@@ -104,3 +104,21 @@ def test_vllm_older_kv_cache_name() -> None:
 def test_unreadable_text_is_an_error(parse: object, text: str, message: str) -> None:
     with pytest.raises(MetricsFormatError, match=message):
         parse(text)  # type: ignore[operator]
+
+
+def test_a_line_cache_reads_the_same_as_a_fresh_parse() -> None:
+    snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
+    metrics = RouterMetrics(lambda: snapshot)
+    cache = LineCache()
+    metrics.record_request("m", "stable", "r1", "ok", 0.02)
+    first = metrics.exposition().decode()
+    assert parse_router(first, cache) == parse_router(first)
+    metrics.record_request("m", "stable", "r1", "ok", 3.0, ttft_seconds=0.2)
+    metrics.record_request("m", "canary", "r2", "error", 0.1)
+    snapshot.models["m"].endpoints[0].outstanding = 5
+    second = metrics.exposition().decode()
+    assert parse_router(second, cache) == parse_router(second)
+    # A text that fails leaves the cache as it was.
+    with pytest.raises(MetricsFormatError):
+        parse_router(second + "modelops_router_model_requests_total{oops\n", cache)
+    assert parse_router(second, cache) == parse_router(second)
