@@ -37,14 +37,29 @@ OUTCOME_RETRIED = "retried"  # failed on this track (a canary), then answered by
 OUTCOMES = (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_RETRIED)
 FAILED_OUTCOMES = (OUTCOME_ERROR, OUTCOME_RETRIED)
 
-# Outcomes of a hold (a request waiting for a model with no endpoint):
-HOLD_FORWARDED = "forwarded"  # an endpoint became ready and the request was sent on
-HOLD_EXPIRED = "expired"  # the hold ran out; the client got a 503
-HOLD_ABANDONED = "abandoned"  # the client went away first
-HOLD_OUTCOMES = (HOLD_FORWARDED, HOLD_EXPIRED, HOLD_ABANDONED)
+# How a hold (a request waiting for an endpoint of a model at zero) ended:
+HOLD_SERVED = "served"  # an endpoint became ready; the request was forwarded
+HOLD_EXPIRED = "expired"  # the router's holdSeconds ran out; the client got a 503
+HOLD_GONE = "gone"  # the client disconnected while waiting
+HOLD_REMOVED = "removed"  # the model left the router's config while the request waited (404)
+HOLD_OUTCOMES = (HOLD_SERVED, HOLD_EXPIRED, HOLD_GONE, HOLD_REMOVED)
 
 # vLLM's own gauges (per pod, label model_name).
 VLLM_RUNNING = "vllm:num_requests_running"
 VLLM_WAITING = "vllm:num_requests_waiting"
 VLLM_KV_CACHE = "vllm:kv_cache_usage_perc"
 VLLM_KV_CACHE_LEGACY = "vllm:gpu_cache_usage_perc"  # the same gauge in older vLLM releases
+
+
+def _geometric(low: float, high: float, factor: float) -> tuple[float, ...]:
+    bounds, value = [], low
+    while value < high * (1 + 1e-9):
+        bounds.append(float(f"{value:.4g}"))
+        value *= factor
+    return tuple(bounds)
+
+
+# Bucket bounds of the per-model latency and TTFT histograms: 1 ms to 10 min, each 25 % above
+# the last, so a p95 read from them is within 25 % of the truth. The rollout compares canary
+# and stable p95s; the usual 1-2.5-5 buckets would make two equal tracks look 2.5x apart.
+MODEL_LATENCY_BUCKETS = _geometric(0.001, 600.0, 1.25)

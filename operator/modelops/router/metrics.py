@@ -159,9 +159,9 @@ class RouterMetrics(Collector):
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {names.OUTCOMES}")
         key = (model, track, revision, outcome)
         self.model_requests[key] = self.model_requests.get(key, 0) + 1
-        _observe(self.model_latency, key, seconds, LATENCY_BUCKETS)
+        _observe(self.model_latency, key, seconds, names.MODEL_LATENCY_BUCKETS)
         if ttft_seconds is not None:
-            _observe(self.model_ttft, key, ttft_seconds, LATENCY_BUCKETS)
+            _observe(self.model_ttft, key, ttft_seconds, names.MODEL_LATENCY_BUCKETS)
 
     def hold_started(self, model: str) -> None:
         """A request for `model` starts waiting for an endpoint (the holding gauge goes up)."""

@@ -2,8 +2,11 @@
 
 Retries (connect errors, 502/503/504, a backend dropping the connection) go to another
 endpoint, then to the next model of the chain, bounded by `retries.maxAttempts`, and only
-while nothing has been sent to the client. Timeouts become 504s in the client's shape; a
-timeout after streaming started ends the stream with an error event.
+while nothing has been sent to the client. A canary is held to a stricter rule: any 5xx or
+timeout from the canary track, before the first byte reached the client, is retried on the
+stable track, so users never pay for a bad canary; the canary's failure is still counted.
+Timeouts become 504s in the client's shape; a timeout after streaming started ends the
+stream with an error event.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from modelops.api.telemetry import OUTCOME_ERROR, OUTCOME_OK
+from modelops.api.telemetry import OUTCOME_ERROR, OUTCOME_OK, OUTCOME_RETRIED
 from modelops.router.adapters import (
     OLLAMA_PATHS,
     OPENAI_PATHS,
@@ -68,6 +71,20 @@ class RetryableFailure(Exception):
     """This endpoint could not answer; another may."""
 
 
+CANARY = "canary"
+STABLE = "stable"
+
+
+def retry_on_stable(model: ModelRuntime, endpoint: EndpointState, error: ClientError) -> bool:
+    """A canary's server-side failure goes to stable when stable can take it."""
+    return endpoint.track == CANARY and error.status >= 500 and _has_usable_stable(model)
+
+
+def _has_usable_stable(model: ModelRuntime) -> bool:
+    stable = model.track(STABLE)
+    return stable is not None and stable.has_usable
+
+
 class Forwarder:
     def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
         self.upstream = upstream
@@ -111,10 +128,18 @@ class Forwarder:
                     await self._attempt(snapshot, model, endpoint, request, send)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
+                    if endpoint.track == CANARY and _has_usable_stable(model):
+                        self._retry_on_stable(request, model, endpoint, tried)
+                        attempts_left = max(attempts_left, 1)  # stable always gets its try
                     continue
                 except ClientGone:
                     raise  # the client left: no outcome to judge the track by
                 except ClientError as error:
+                    if retry_on_stable(model, endpoint, error):
+                        failures.append(f"canary {endpoint.address}: {error.message}")
+                        self._retry_on_stable(request, model, endpoint, tried)
+                        attempts_left = max(attempts_left, 1)
+                        continue
                     # A 4xx is the backend's verdict on the request, not a failure of the track.
                     self._record(
                         request, endpoint, OUTCOME_ERROR if error.status >= 500 else OUTCOME_OK
@@ -137,6 +162,19 @@ class Forwarder:
             502 if failures else 503,
             f"no backend could answer for {_describe_chain(request.chain)} ({detail})",
         )
+
+    def _retry_on_stable(
+        self,
+        request: InferenceRequest,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        tried: list[EndpointState],
+    ) -> None:
+        """The canary failed before the client saw a byte: count it, then go to stable."""
+        self._record(request, endpoint, OUTCOME_RETRIED)
+        self.metrics.errors.labels(model.name, CANARY, "retried_on_stable").inc()
+        tried.extend(_track_endpoints(model, CANARY))
+        request.first_chunk_at = None
 
     def _record(self, request: InferenceRequest, endpoint: EndpointState, outcome: str) -> None:
         """The request's outcome on the track that served it, as the client saw it."""
@@ -435,6 +473,11 @@ class Forwarder:
         if endpoint.consecutive_failures >= threshold:
             endpoint.healthy = False
             model.health.observe(model.has_usable, time.monotonic())
+
+
+def _track_endpoints(model: ModelRuntime, name: str) -> tuple[EndpointState, ...]:
+    track = model.track(name)
+    return track.endpoints if track is not None else ()
 
 
 def _mark_success(endpoint: EndpointState) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.router_config import ModelRoute, RouterConfig, Timeouts
 from modelops.router.routing import is_demoted
 from modelops.router.sources import Endpoint, EndpointMap
 
-HEALTH_PATHS: Mapping[str, str] = {"vllm": "/health", "ollama": "/"}
+HEALTH_PATHS: Mapping[str, str] = {name: f.health_path for name, f in ENGINE_FACTS.items()}
 
 
 @dataclass(eq=False)

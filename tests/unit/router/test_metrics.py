@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.router_config import parse_router_config
+from modelops.api.telemetry import MODEL_LATENCY_BUCKETS
 from modelops.router.metrics import RETIRE_AFTER_SECONDS, RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
@@ -86,6 +87,11 @@ TRACKS = parse_router_config(
 )
 
 
+def bound(value: float) -> str:
+    """The label of the smallest bucket of the per-model histograms that counts `value`."""
+    return repr(min(b for b in MODEL_LATENCY_BUCKETS if b >= value))
+
+
 def test_per_request_series_carry_track_revision_and_outcome() -> None:
     snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
     metrics = RouterMetrics(lambda: snapshot)
@@ -104,8 +110,8 @@ def test_per_request_series_carry_track_revision_and_outcome() -> None:
     assert samples[(requests, labels("canary", "r2", "retried"))] == 1
     assert samples[(requests, labels("canary", "r2", "error"))] == 1
     latency = "modelops_router_model_request_duration_seconds"
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.025"))] == 1
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.5"))] == 2
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.02)))] == 1
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.3)))] == 2
     assert samples[(f"{latency}_count", labels("canary", "r2", "retried"))] == 1
     assert samples[(f"{latency}_sum", labels("canary", "r2", "retried"))] == 7.0
     ttft = "modelops_router_model_time_to_first_token_seconds"
@@ -131,25 +137,25 @@ def test_in_flight_per_track_sums_the_endpoints_outstanding_counters() -> None:
     assert samples[(name, frozenset(idle))] == 0
 
 
-def test_holding_gauge_and_hold_durations() -> None:
+def test_holding_gauge_per_model_and_hold_durations_per_outcome() -> None:
     snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
     metrics = RouterMetrics(lambda: snapshot)
     for _ in range(3):
         metrics.hold_started("idle")
     metrics.hold_started("gone")  # a model the config stopped listing while requests waited
-    metrics.hold_finished("idle", 1.5, "forwarded")
+    metrics.hold_finished("idle", 1.5, "served")
     samples = _samples(metrics)
     holding = "modelops_router_model_holding_requests"
     assert samples[(holding, frozenset({("model", "idle")}))] == 2
     assert samples[(holding, frozenset({("model", "m")}))] == 0
     assert samples[(holding, frozenset({("model", "gone")}))] == 1
     durations = "modelops_router_model_hold_duration_seconds"
-    forwarded = {("model", "idle"), ("outcome", "forwarded")}
-    assert samples[(f"{durations}_bucket", frozenset({*forwarded, ("le", "1.0")}))] == 0
-    assert samples[(f"{durations}_bucket", frozenset({*forwarded, ("le", "2.5")}))] == 1
-    assert samples[(f"{durations}_bucket", frozenset({*forwarded, ("le", "600.0")}))] == 1
+    served = {("model", "idle"), ("outcome", "served")}
+    assert samples[(f"{durations}_bucket", frozenset({*served, ("le", "1.0")}))] == 0
+    assert samples[(f"{durations}_bucket", frozenset({*served, ("le", "2.5")}))] == 1
+    assert samples[(f"{durations}_bucket", frozenset({*served, ("le", "600.0")}))] == 1
     metrics.hold_finished("idle", 2.0, "expired")
-    metrics.hold_finished("idle", 2.0, "abandoned")
+    metrics.hold_finished("idle", 2.0, "gone")
     assert _samples(metrics)[(holding, frozenset({("model", "idle")}))] == 0
 
 
@@ -206,3 +212,23 @@ def test_a_revision_routed_again_is_not_retired() -> None:
     current[0] = StateRegistry().build(without_canary, static_endpoints(without_canary))
     metrics.retire_unrouted(now=RETIRE_AFTER_SECONDS)
     assert ("m", "canary", "r2", "ok") in metrics.model_requests
+
+
+def test_holding_gauge_and_hold_durations() -> None:
+    snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
+    metrics = RouterMetrics(lambda: snapshot)
+    assert (
+        _samples(metrics)[("modelops_router_model_holding_requests", frozenset({("model", "m")}))]
+        == 0
+    )
+    for _ in range(3):
+        metrics.hold_started("m")
+    metrics.hold_finished("m", 0.3, "served")
+    metrics.hold_finished("m", 300.0, "expired")
+    samples = _samples(metrics)
+    assert samples[("modelops_router_model_holding_requests", frozenset({("model", "m")}))] == 1
+    served = frozenset({("model", "m"), ("outcome", "served")})
+    assert samples[("modelops_router_model_hold_duration_seconds_count", served)] == 1
+    assert samples[("modelops_router_model_hold_duration_seconds_sum", served)] == 0.3
+    expired = frozenset({("model", "m"), ("outcome", "expired"), ("le", "+Inf")})
+    assert samples[("modelops_router_model_hold_duration_seconds_bucket", expired)] == 1

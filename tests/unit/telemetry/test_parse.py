@@ -7,6 +7,7 @@ import math
 import pytest
 
 from modelops.api.router_config import parse_router_config
+from modelops.api.telemetry import MODEL_LATENCY_BUCKETS
 from modelops.router.metrics import RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
@@ -30,6 +31,16 @@ STABLE = TrackKey("m", "stable", "r1")
 CANARY = TrackKey("m", "canary", "r2")
 
 
+def above(value: float) -> float:
+    """The smallest bucket bound that counts `value`."""
+    return min(b for b in MODEL_LATENCY_BUCKETS if b >= value)
+
+
+def below(value: float) -> float:
+    """The largest bucket bound that does not count `value`."""
+    return max(b for b in MODEL_LATENCY_BUCKETS if b < value)
+
+
 def test_router_exposition_round_trips() -> None:
     snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
     metrics = RouterMetrics(lambda: snapshot)
@@ -42,11 +53,11 @@ def test_router_exposition_round_trips() -> None:
     assert reading.started_at == metrics.started_at
     assert reading.counters[Series(STABLE, "requests", "ok", math.inf)] == 3
     assert reading.counters[Series(CANARY, "requests", "retried", math.inf)] == 1
-    assert reading.counters[Series(STABLE, "latency", "ok", 0.025)] == 3
-    assert reading.counters[Series(STABLE, "latency", "ok", 0.01)] == 0
+    assert reading.counters[Series(STABLE, "latency", "ok", above(0.02))] == 3
+    assert reading.counters[Series(STABLE, "latency", "ok", below(0.02))] == 0
     assert reading.counters[Series(STABLE, "ttft", "ok", math.inf)] == 3
-    assert reading.counters[Series(CANARY, "latency", "retried", 0.25)] == 0
-    assert reading.counters[Series(CANARY, "latency", "retried", 0.5)] == 1
+    assert reading.counters[Series(CANARY, "latency", "retried", below(0.3))] == 0
+    assert reading.counters[Series(CANARY, "latency", "retried", above(0.3))] == 1
     assert reading.in_flight == {STABLE: 0, CANARY: 2}
     assert reading.holding == {"m": 1}
 
