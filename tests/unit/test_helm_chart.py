@@ -120,7 +120,8 @@ def test_default_render_has_every_piece(helm: Path) -> None:
             "RoleBinding",
             "Role",  # router: its ConfigMap
             "RoleBinding",
-            "Service",
+            "Service",  # router
+            "Service",  # operator metrics
             "ServiceAccount",
             "ServiceAccount",
         ]
@@ -140,7 +141,7 @@ def test_default_render_has_every_piece(helm: Path) -> None:
     assert f"--config-namespace={RELEASE_NAMESPACE}" in router_args
     assert container(router)["image"] == "ghcr.io/modelops/modelops:0.1.0"
     assert container(operator)["image"] == container(router)["image"]
-    service = one(docs, "Service")
+    service = one(docs, "Service", "-router")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert container(router)["ports"][0] == {
         "name": "http",
@@ -270,16 +271,17 @@ def test_all_values_render_every_optional_piece(helm: Path) -> None:
         "maxUnavailable": 1,
         "selector": router["spec"]["selector"],
     }
-    monitor = one(docs, "ServiceMonitor")
+    monitor = one(docs, "ServiceMonitor", "-router")
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert one(docs, "Service")["spec"]["type"] == "LoadBalancer"
+    assert one(docs, "Service", "-router")["spec"]["type"] == "LoadBalancer"
     settings = one(docs, "ConfigMap", "-router-settings")["data"]["router-settings.yaml"]
     config = parse_router_config_yaml(settings)
     assert config.auth.enabled
     assert config.auth.secret_ref is not None
     assert config.auth.secret_ref.name == "modelops-api-keys"
     assert config.demotion_window_seconds == 120
+    assert config.hold_seconds == 600
     assert config.default_model == "llama3.1-8b-instruct"
     assert sorted(p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy", "-runtimes")) == [
         "ai-batch",
@@ -312,7 +314,7 @@ def test_operator_network_policy_allows_exactly_probes_api_router_metrics_and_sm
         policy["spec"]["podSelector"]["matchLabels"] == operator["spec"]["selector"]["matchLabels"]
     )
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    # Ingress: the probe ports only (the kubelet probes from the node).
+    # Ingress: the probe and metrics ports only (the kubelet probes from the node).
     [ingress] = policy["spec"]["ingress"]
     probe_ports = {p["containerPort"] for p in container(operator)["ports"]}
     assert tcp_ports(ingress) == probe_ports
@@ -431,6 +433,12 @@ def test_default_router_settings_parse_and_roll_the_operator(helm: Path) -> None
             "/router/settings/retries/maxAttempts",
         ),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"router": {"settings": {"holdSeconds": 0}}}, "/router/settings/holdSeconds"),
+        ({"operator": {"metrics": {"port": 0}}}, "/operator/metrics/port"),
+        (
+            {"operator": {"serviceMonitor": {"interval": "often"}}},
+            "/operator/serviceMonitor/interval",
+        ),
     ],
 )
 def test_values_of_the_wrong_shape_fail_on_the_schema(
@@ -451,6 +459,17 @@ def test_values_of_the_wrong_shape_fail_on_the_schema(
     ("args", "message"),
     [
         (["--set", "operator.replicas=2"], "operator.replicas > 1 needs operator.ha.enabled"),
+        (
+            ["--set", "operator.metrics.port=8081"],
+            "operator.metrics.port must differ from operator.livenessPort",
+        ),
+        (
+            [
+                *("--set", "operator.metrics.enabled=false"),
+                *("--set", "operator.serviceMonitor.enabled=true"),
+            ],
+            "operator.serviceMonitor.enabled needs operator.metrics.enabled",
+        ),
         (
             [
                 *("--set", "router.autoscaling.enabled=true"),
@@ -492,3 +511,37 @@ def test_chart_version_matches_the_package() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
+
+
+def test_operator_metrics_port_service_and_service_monitor(helm: Path) -> None:
+    docs = render(helm)
+    operator = one(docs, "Deployment", "-operator")
+    args = container(operator)["args"]
+    assert "--metrics-port=9090" in args
+    assert "--metrics-host=0.0.0.0" in args  # Prometheus scrapes the pod IP
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container(operator)[
+        "ports"
+    ]
+    service = one(docs, "Service", "-operator-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == operator["spec"]["selector"]["matchLabels"]
+    assert find(docs, "ServiceMonitor") == []  # off by default: needs the Prometheus Operator
+
+    docs = render(helm, "-f", str(ALL_VALUES))
+    operator = one(docs, "Deployment", "-operator")
+    assert "--metrics-port=9191" in container(operator)["args"]
+    monitor = one(docs, "ServiceMonitor", "-operator")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    service = one(docs, "Service", "-operator-metrics")
+    selected = monitor["spec"]["selector"]["matchLabels"].items()
+    assert selected <= service["metadata"]["labels"].items()  # the monitor finds the Service
+
+    docs = render(helm, "--set", "operator.metrics.enabled=false")
+    operator = one(docs, "Deployment", "-operator")
+    assert not any(a.startswith("--metrics-port") for a in container(operator)["args"])
+    assert [p["name"] for p in container(operator)["ports"]] == ["health", "ready"]
+    assert find(docs, "Service", "-operator-metrics") == []

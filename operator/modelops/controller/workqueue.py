@@ -107,6 +107,10 @@ class WorkQueue(Generic[K]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def depth(self) -> int:
+        """Keys waiting for a worker (the operator's work-queue depth metric)."""
+        return len(self._queued)
+
     def idle(self) -> bool:
         return not (self._queued or self._running or self._dirty)
 
