@@ -283,6 +283,8 @@ def churn_spec(replicas: int, flavour: int) -> dict[str, Any]:
         "replicas": replicas,
         "resources": {"gpus": 0, "cpu": "1", "memory": "2Gi"},
         "env": [{"name": "CHAOS_FLAVOUR", "value": str(flavour)}],
+        # Nobody sends these models traffic: a canary step must not wait for requests.
+        "rollout": {"analysis": {"minRequests": 0}},
     }
 
 
