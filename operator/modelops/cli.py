@@ -17,6 +17,7 @@ SUBSYSTEMS = (
     "modelops.sim.cli",
     "modelops.controller.cli",
     "modelops.router.cli",
+    "modelops.dashboard.cli",
     "modelops.api.cli",
 )
 

@@ -1,0 +1,1 @@
+"""`modelops dashboard`: the read-only web UI over the cluster and the routers (docs/dashboard.md)."""
