@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 WHEEL_DIR := dist
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: dev test venv install bins lint unit crds down clean
+.PHONY: dev test venv install bins browser lint unit crds down clean
 
 venv: $(DEPS_STAMP)
 
@@ -43,7 +43,12 @@ lint: install
 unit: install
 	$(BIN)/pytest tests/unit
 
-test: lint bins
+# The dashboard's browser test drives Debian's chromium (Playwright never downloads one).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: lint bins browser
 	$(BIN)/pytest tests
 
 dev: bins

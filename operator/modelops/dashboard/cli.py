@@ -15,7 +15,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, ~/.kube)")
     parser.add_argument(
-        "--namespace", help="only ModelDeployments and pods of this namespace (default: all)"
+        "--namespace",
+        action="append",
+        default=[],
+        help="only ModelDeployments and pods of this namespace (repeatable; default: all)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="listen port")
@@ -71,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     port: int | str = int(args.router_port) if args.router_port.isdigit() else args.router_port
     collector = Collector(
         client,
-        namespace=args.namespace,
+        namespaces=args.namespace,
         router_urls=args.router_url,
         discovery=RouterDiscovery(args.router_namespace, selector, port),
         interval_seconds=args.interval,

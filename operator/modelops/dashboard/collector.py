@@ -45,14 +45,14 @@ class Collector:
         self,
         client: ApiClient,
         *,
-        namespace: str | None,
+        namespaces: Sequence[str],
         router_urls: Sequence[str],
         discovery: RouterDiscovery | None,
         interval_seconds: float,
         history_points: int,
     ) -> None:
         self.client = client
-        self.namespace = namespace
+        self.namespaces = list(namespaces)
         self.router_urls = [u.rstrip("/") for u in router_urls]
         self.discovery = discovery
         self.interval_seconds = interval_seconds
@@ -91,7 +91,7 @@ class Collector:
         previous = self.readings
         objects, api_error = None, None
         try:
-            objects = await reads.read_cluster(self.client, self.namespace)
+            objects = await reads.read_cluster(self.client, self.namespaces or None)
         except reads.ReadError as error:
             api_error = str(error)
             log.warning("cannot read the cluster: %s", error)

@@ -56,9 +56,10 @@ def gpus(readings: Readings) -> dict[str, Any]:
         }
         if pod_holds_resources(pod):
             holders.setdefault(str(pod["spec"]["nodeName"]), []).append(row)
-        elif not (pod.get("spec") or {}).get("nodeName") and (pod.get("status") or {}).get(
-            "phase", "Pending"
-        ) == "Pending":
+        elif (
+            not (pod.get("spec") or {}).get("nodeName")
+            and (pod.get("status") or {}).get("phase", "Pending") == "Pending"
+        ):
             selector = (pod.get("spec") or {}).get("nodeSelector") or {}
             waiting.append(
                 {
@@ -115,6 +116,37 @@ def gpus(readings: Readings) -> dict[str, Any]:
     }
 
 
+def _fallback_serving(chain: list[str], models: Mapping[str, Any]) -> str | None:
+    """The model a task's request really reaches when no model of its chain is usable:
+    the first usable model along each chain member's fallbacks (as the router walks them)."""
+    seen: set[str] = set()
+    queue = list(chain)
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        model = models.get(name) or {}
+        if model.get("available") and not model.get("demoted") and name not in chain:
+            return name
+        queue.extend(model.get("fallback") or [])
+    return None
+
+
+def _tasks(status: Mapping[str, Any]) -> dict[str, Any]:
+    models = status.get("models") or {}
+    result = {}
+    for task, entry in (status.get("tasks") or {}).items():
+        chain = list(entry.get("chain") or [])
+        serving = entry.get("serving")
+        result[task] = {
+            "chain": chain,
+            "serving": serving,
+            "fallbackServing": None if serving else _fallback_serving(chain, models),
+        }
+    return result
+
+
 def router(readings: Readings) -> dict[str, Any]:
     """Every router replica's view: endpoints and health, demotions, config problems."""
     replicas = []
@@ -151,7 +183,7 @@ def router(readings: Readings) -> dict[str, Any]:
                 "problems": status.get("problems") or [],
                 "demotionWindowSeconds": status.get("demotionWindowSeconds"),
                 "models": models,
-                "tasks": status.get("tasks") or {},
+                "tasks": _tasks(status),
             }
         )
     return {"sources": sources(readings), "routers": replicas}

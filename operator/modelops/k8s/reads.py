@@ -62,22 +62,35 @@ async def _list(
     return [item.to_dict() async for item in client.list(resource, **kwargs)]
 
 
-async def read_cluster(client: AsyncClient, namespace: str | None = None) -> ClusterObjects:
-    """ModelDeployments, Nodes, Pods and the ModelDeployments' Events (`namespace=None`: all).
+async def read_cluster(
+    client: AsyncClient, namespaces: Sequence[str] | None = None
+) -> ClusterObjects:
+    """ModelDeployments, Nodes, Pods and the ModelDeployments' Events, of the namespaces
+    given (None: all of them, one list call per kind).
 
     Pods of every owner are read, not only models': the GPU page must count GPUs held by
     anything else too, or "free" would lie.
     """
+    scopes: Sequence[str | None] = list(namespaces) if namespaces else [None]
+    objects = ClusterObjects([], [], [], [])
     try:
-        models = await _list(client, ModelDeploymentResource, namespace=namespace)
-        nodes = await _list(client, Node, namespace=None, namespaced=False)
-        pods = await _list(client, Pod, namespace=namespace)
-        events = await _list(
-            client, Event, namespace=namespace, fields={"involvedObject.kind": "ModelDeployment"}
-        )
+        objects.nodes.extend(await _list(client, Node, namespace=None, namespaced=False))
+        for namespace in scopes:
+            objects.model_deployments.extend(
+                await _list(client, ModelDeploymentResource, namespace=namespace)
+            )
+            objects.pods.extend(await _list(client, Pod, namespace=namespace))
+            objects.events.extend(
+                await _list(
+                    client,
+                    Event,
+                    namespace=namespace,
+                    fields={"involvedObject.kind": "ModelDeployment"},
+                )
+            )
     except (ApiError, httpx.HTTPError, OSError) as error:
         raise ReadError(_message(error)) from error
-    return ClusterObjects(models, nodes, pods, events)
+    return objects
 
 
 async def list_pods(client: AsyncClient, namespace: str, labels: Mapping[str, str]) -> list[Obj]:

@@ -19,7 +19,7 @@ from tests.unit.dashboard import objects as o
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
     collector = Collector(
         None,  # type: ignore[arg-type]  # never started: the test sets the readings
-        namespace=None,
+        namespaces=[],
         router_urls=[],
         discovery=None,
         interval_seconds=1,

@@ -269,7 +269,9 @@ def test_router_view_shows_endpoints_demotions_and_reachability() -> None:
         ("small", True, 0, 1),
         ("big", False, 2, 2),
     ]
-    assert first["tasks"] == {"reasoning": {"chain": ["big", "small"], "serving": "big"}}
+    assert first["tasks"] == {
+        "reasoning": {"chain": ["big", "small"], "serving": "big", "fallbackServing": None}
+    }
     assert second == {
         "name": "pod router-b",
         "reachable": False,
@@ -313,3 +315,16 @@ def test_history_is_bounded_and_forgets_deleted_models() -> None:
     history.record(readings(now=NOW + 9, model_deployments=[o.md("b")]))
     assert history.of("models", "a") == []
     assert len(history.of("models", "b")) == 3
+
+
+def test_a_task_with_nothing_usable_in_its_chain_names_the_fallback_that_serves_it() -> None:
+    chained = o.routed(available=False, demoted=True)
+    chained["fallback"] = ["spare"]
+    status = o.router_status({"big": chained, "spare": o.routed()})
+    status["tasks"] = {"summarise": {"chain": ["big"], "serving": None}}
+    (replica,) = views_cluster.router(readings(routers=[RouterReading("r", status)]))["routers"]
+    assert replica["tasks"]["summarise"] == {
+        "chain": ["big"],
+        "serving": None,
+        "fallbackServing": "spare",
+    }

@@ -74,6 +74,17 @@ function overviewPage(data) {
   ];
 }
 
+// Whether a condition's status is good news: Ready=True is, Degraded=True or Stalled=True is
+// not, Progressing and Reconciling are neither (a rollout or a reconcile under way).
+const BAD_WHEN_TRUE = ["Degraded", "Stalled", "ScalingLimited", "InsufficientGPU"];
+const NEUTRAL = ["Progressing", "Reconciling"];
+function conditionKind(c) {
+  if (c.status === "Unknown") return "warn";
+  if (NEUTRAL.includes(c.type)) return c.status === "True" ? "warn" : "neutral";
+  const good = BAD_WHEN_TRUE.includes(c.type) ? c.status === "False" : c.status === "True";
+  return good ? "ok" : "bad";
+}
+
 function stat(k, v) { return h("div", { class: "stat", "data-stat": k }, h("div", { class: "v" }, v), h("div", { class: "k" }, k)); }
 
 function series(history, pick, name, color) {
@@ -84,25 +95,27 @@ function modelPage(data) {
   const m = data.model, hist = data.history, c = data.canary;
   const tracks = [...new Set(hist.flatMap((p) => Object.keys(p.traffic || {})))].sort();
   const trackColor = (t) => (t === "canary" ? "#d69e2e" : "#2b6cb0");
+  // Every chart spans the whole history, so charts line up and a lone point sits where it was.
+  const span = hist.length ? { t0: hist[0].t, t1: hist[hist.length - 1].t } : {};
   const perTrack = (field) => tracks.map((t) => series(hist, (p) => (p.traffic && p.traffic[t] ? p.traffic[t][field] : null), t, trackColor(t)));
   const charts = h("div", { class: "charts" },
     lineChart("Replicas against load", [
       series(hist, (p) => p.desiredReplicas, "desired", "#6b7385"),
       series(hist, (p) => p.readyReplicas, "ready", "#1f8a4c"),
-      series(hist, (p) => p.load, "load (in flight + held)", "#c53030")], { step: true }),
-    lineChart("Canary weight (%)", [series(hist, (p) => p.canaryWeight, "canary weight", "#d69e2e")], { yMax: 100, step: true }),
+      series(hist, (p) => p.load, "load (in flight + held)", "#c53030")], { ...span, step: true }),
+    lineChart("Canary weight (%)", [series(hist, (p) => p.canaryWeight, "canary weight", "#d69e2e")], { ...span, yMax: 100, step: true }),
     lineChart("Analysis: error rate", [
       series(hist, (p) => p.analysis && p.analysis.stable && p.analysis.stable.errorRate, "stable", "#2b6cb0"),
-      series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.errorRate, "canary", "#d69e2e")], { format: pct }),
+      series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.errorRate, "canary", "#d69e2e")], { ...span, format: pct }),
     lineChart("Analysis: p95 latency", [
       series(hist, (p) => p.analysis && p.analysis.stable && p.analysis.stable.p95Seconds, "stable", "#2b6cb0"),
-      series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.p95Seconds, "canary", "#d69e2e")], { format: secs }),
-    lineChart("Requests/s per track", perTrack("requestsPerSecond")),
-    lineChart("Error rate per track", perTrack("errorRate"), { format: pct }),
-    lineChart("p95 latency per track", perTrack("p95Seconds"), { format: secs }),
-    lineChart("p95 time to first token per track", perTrack("p95TTFTSeconds"), { format: secs }));
+      series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.p95Seconds, "canary", "#d69e2e")], { ...span, format: secs }),
+    lineChart("Requests/s per track", perTrack("requestsPerSecond"), span),
+    lineChart("Error rate per track", perTrack("errorRate"), { ...span, format: pct }),
+    lineChart("p95 latency per track", perTrack("p95Seconds"), { ...span, format: secs }),
+    lineChart("p95 time to first token per track", perTrack("p95TTFTSeconds"), { ...span, format: secs }));
   const conditions = data.conditions.map((x) => h("tr", { "data-condition": x.type },
-    h("td", {}, x.type), h("td", {}, badge(x.status)), h("td", {}, x.reason), h("td", {}, x.message || ""), h("td", { class: "muted" }, x.lastTransitionTime || "")));
+    h("td", {}, x.type), h("td", {}, badge(x.status, conditionKind(x))), h("td", {}, x.reason), h("td", {}, x.message || ""), h("td", { class: "muted" }, x.lastTransitionTime || "")));
   const slots = data.slots.map((sl) => h("tr", { "data-slot": sl.slot },
     h("td", {}, sl.slot), h("td", {}, badge(sl.role, sl.role === "canary" ? "canary" : sl.role === "stable" ? "ok" : "")),
     h("td", {}, h("code", {}, sl.revision || "–")), h("td", { class: "num" }, sl.replicas),
@@ -184,7 +197,7 @@ function routerPage(data) {
         h("code", {}, e.address), " ", badge(e.ready && e.healthy ? "healthy" : !e.ready ? "not ready" : "unhealthy", e.ready && e.healthy ? "ok" : "bad"),
         h("span", { class: "muted" }, ` in flight ${e.outstanding} · failures ${e.consecutiveFailures}${e.lastError ? " · " + e.lastError : ""}`))))))));
     out.push(table(["Model", "Engine", "Health", "Usable endpoints", "Fallback", "Tracks and endpoints"], models, { name: "router-models" }));
-    const tasks = Object.entries(r.tasks).map(([task, t]) => h("tr", { "data-task": task }, h("td", {}, task), h("td", {}, t.chain.join(" → ")), h("td", {}, t.serving || badge("nothing usable", "bad"))));
+    const tasks = Object.entries(r.tasks).map(([task, t]) => h("tr", { "data-task": task }, h("td", {}, task), h("td", {}, t.chain.join(" → ")), h("td", {}, t.serving ? t.serving : t.fallbackServing ? [t.fallbackServing, h("span", { class: "muted" }, " (by fallback)")] : badge("nothing usable", "bad"))));
     out.push(h("h2", {}, "Tasks"), table(["Task", "Chain", "Served by"], tasks, { name: "tasks", empty: "no tasks" }));
   }
   return out;

@@ -1,6 +1,7 @@
 // Small SVG line charts drawn by the dashboard itself (no library, nothing from a CDN).
 // lineChart(title, series, opts) -> an element; series: [{name, color, points: [[t, v], ...]}]
-// with t in epoch seconds; null values break the line. opts: {format(v), yMax, yMin, step}.
+// with t in epoch seconds; null values break the line.
+// opts: {format(v), yMax, yMin, step (hold each value until the next), t0, t1 (time range)}.
 "use strict";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#2b6cb0", "#d69e2e", "#1f8a4c", "#c53030", "#6b46c1", "#319795", "#dd6b20"];
@@ -15,7 +16,7 @@ function svgEl(name, attrs, text) {
 function niceMax(v) {
   if (!(v > 0)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 2, 4, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
@@ -43,7 +44,8 @@ function lineChart(title, series, opts) {
     box.appendChild(svg);
     return box;
   }
-  const t0 = Math.min(...pts.map((p) => p[0])), t1 = Math.max(...pts.map((p) => p[0]));
+  const t0 = opts.t0 ?? Math.min(...pts.map((p) => p[0]));
+  const t1 = opts.t1 ?? Math.max(...pts.map((p) => p[0]));
   const span = Math.max(t1 - t0, 1);
   const yMin = opts.yMin ?? 0;
   const yMax = opts.yMax ?? niceMax(Math.max(...pts.map((p) => p[1])));

@@ -1,0 +1,461 @@
+"""`modelops dashboard` in a real browser (Debian's chromium driven by Playwright) against the
+local cluster with the catalog models applied (the e2e stack's fixtures): every page opened,
+its content checked against what kubectl and the router say, a screenshot of each saved under
+the test's output directory.
+
+The rollout assertion patches `status.canary` through the status subresource: the rollout
+step machine (issue 9) is not in main yet, and the dashboard only reads that status.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+import pytest
+import yaml
+
+from modelops.sim.testing import free_port
+from tests.conftest import ClusterHandle, RouterProcess, terminate, wait_until
+from tests.e2e.test_stack import ASK, MODELS, models, set_env
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+__all__ = ["models"]  # the e2e stack's fixture, reused
+CHROMIUM = Path("/usr/bin/chromium")
+# The flags that work on this kind of machine (root, no network but loopback).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REFRESH = "?refresh=1"
+GPU = "nvidia.com/gpu"
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def running_dashboard(kubeconfig: Path, router_url: str, log_path: Path) -> Iterator[str]:
+    """`modelops dashboard` collecting every second; its URL once it has read twice."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "modelops", "dashboard"),
+                *("--kubeconfig", str(kubeconfig), "--router-url", router_url),
+                *("--port", str(port), "--interval", "1"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def collected() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"dashboard exited:\n{log_path.read_text()}")
+        try:
+            return bool(get_json(f"{url}/healthz")["rounds"] >= 2)
+        except OSError:
+            return False
+
+    try:
+        wait_until(collected, timeout=60, what="dashboard collecting")
+        yield url
+    finally:
+        terminate(process)
+
+
+@pytest.fixture(scope="module")
+def dashboard(
+    cluster: ClusterHandle,
+    router: RouterProcess,
+    models: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    log_path = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    with running_dashboard(cluster.kubeconfig, router.url, log_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (make browser installs it)")
+    with playwright.sync_playwright() as driver:
+        instance = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shoot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def phases(cluster: ClusterHandle, namespace: str) -> dict[str, str]:
+    items = json.loads(cluster.kubectl("get", "md", "-n", namespace, "-o", "json").stdout)["items"]
+    return {md["metadata"]["name"]: md.get("status", {}).get("phase", "Unknown") for md in items}
+
+
+def test_overview_lists_every_model_with_its_phase(
+    cluster: ClusterHandle, dashboard: str, models: str, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{dashboard}/{REFRESH}")
+    page.wait_for_selector("table[data-table=models] tbody tr[data-model]")
+    expected = phases(cluster, models)
+    assert set(expected) == set(MODELS)
+    for name, phase in expected.items():
+        row = page.locator(f'tr[data-model="{models}/{name}"]')
+        row.wait_for()
+        assert row.get_attribute("data-phase") == phase
+        assert phase in row.locator("td").nth(2).inner_text()
+    mixtral = page.locator(f'tr[data-model="{models}/mixtral-8x7b-instruct"]')
+    assert "reasoning" in mixtral.inner_text()
+    assert "llama3.1-8b-instruct" in mixtral.inner_text()  # its fallback chain
+    assert page.locator("#banner .msg").count() == 0  # API and router reachable
+    shoot(page, tmp_path, "overview")
+
+
+def expected_gpus(cluster: ClusterHandle) -> dict[str, tuple[int, int]]:
+    """Per GPU node: capacity, and GPUs held by pods bound to it (requests, else limits)."""
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    pods = json.loads(cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    used: dict[str, int] = {}
+    for pod in pods:
+        node = pod["spec"].get("nodeName")
+        if not node or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for container in pod["spec"]["containers"]:
+            resources = container.get("resources", {})
+            count = resources.get("requests", {}).get(GPU, resources.get("limits", {}).get(GPU))
+            used[node] = used.get(node, 0) + int(count or 0)
+    return {
+        n["metadata"]["name"]: (
+            int(n["status"]["capacity"].get(GPU, 0)),
+            used.get(n["metadata"]["name"], 0),
+        )
+        for n in nodes
+        if int(n["status"]["capacity"].get(GPU, 0)) > 0
+    }
+
+
+def test_gpu_page_matches_node_capacity_and_pod_requests(
+    cluster: ClusterHandle, dashboard: str, models: str, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{dashboard}/gpus{REFRESH}")
+    page.wait_for_selector("table[data-table=nodes] tr[data-node]")
+
+    def shown() -> dict[str, tuple[int, int]]:
+        rows = page.locator("tr[data-node]")
+        return {
+            rows.nth(i).get_attribute("data-node"): (
+                int(rows.nth(i).locator("td").nth(2).inner_text()),
+                int(rows.nth(i).locator("td").nth(4).inner_text()),
+            )
+            for i in range(rows.count())
+        }
+
+    # Both sides are re-read until they agree (pods may still be moving when the test starts).
+    agreed = wait_until(
+        lambda: (lambda e, s: e if e == s else None)(expected_gpus(cluster), shown()),
+        timeout=30,
+        what="the GPU page matching kubectl",
+    )
+    assert sum(capacity for capacity, _ in agreed.values()) == 16  # two 8-GPU nodes
+    mds = json.loads(cluster.kubectl("get", "md", "-n", models, "-o", "json").stdout)["items"]
+    held_by_catalog = sum(
+        md["spec"]["resources"].get("gpus", 0) * md["status"].get("replicas", 0) for md in mds
+    )
+    assert held_by_catalog > 0
+    assert sum(used for _, used in agreed.values()) >= held_by_catalog
+    for name, (capacity, used) in agreed.items():
+        row = page.locator(f'tr[data-node="{name}"]')
+        assert int(row.locator("td").nth(5).inner_text()) == capacity - used  # free
+    mixtral = page.locator(f'[data-holder^="{models}/mixtral-8x7b-instruct"]')
+    assert mixtral.count() == 1
+    assert mixtral.get_attribute("data-gpus") == "2"
+    products = page.locator("tr[data-product]")
+    assert products.count() == 2  # A100 40GB and 80GB
+    shoot(page, tmp_path, "gpus")
+
+
+def test_an_unhealthy_model_is_shown_as_such(
+    cluster: ClusterHandle, dashboard: str, models: str, page: Any, tmp_path: Path
+) -> None:
+    model = "qwen2.5-14b-instruct"
+    try:
+        set_env(cluster, models, model, [{"name": "MODELOPS_SIM_UNHEALTHY", "value": "1"}])
+        page.goto(f"{dashboard}/{REFRESH}")
+        row = page.locator(f'tr[data-model="{models}/{model}"]')
+        row.wait_for()
+        wait_until(
+            lambda: (
+                "problem" in (row.get_attribute("class") or "")
+                and row.locator("ul.problems li").count() > 0
+            ),
+            timeout=90,
+            what="the unhealthy model flagged on the overview",
+        )
+        # Problems sort first.
+        assert page.locator("tr[data-model]").first.get_attribute("class") == "problem"
+        shoot(page, tmp_path, "overview-unhealthy")
+        page.goto(f"{dashboard}/router{REFRESH}")
+        routed = page.locator(f'tr[data-router-model="{model}"]')
+        routed.wait_for()
+        wait_until(
+            lambda: (
+                routed.get_attribute("data-available") == "false"
+                or routed.get_attribute("data-demoted") == "true"
+            ),
+            timeout=60,
+            what="the router page showing the model unusable",
+        )
+        assert "problem" in (routed.get_attribute("class") or "")
+        shoot(page, tmp_path, "router")
+        page.goto(f"{dashboard}/models/{models}/{model}{REFRESH}")
+        page.wait_for_selector("[data-problems] li")
+        shoot(page, tmp_path, "model-unhealthy")
+    finally:
+        set_env(cluster, models, model, [])
+    cluster.kubectl(
+        "wait", "-n", models, "--for=condition=Ready", f"md/{model}", "--timeout=120s", timeout=130
+    )
+
+
+def patch_canary(cluster: ClusterHandle, namespace: str, name: str, canary: Any) -> None:
+    cluster.kubectl(
+        "patch",
+        "md",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"canary": canary}}),
+    )
+
+
+def canary(weight: int, step: int, errors: int) -> dict[str, Any]:
+    return {
+        "slot": "green",
+        "revision": "0123abcd",
+        "replicas": 1,
+        "weight": weight,
+        "step": step,
+        "phase": "Progressing",
+        "stepStartedAt": "2026-12-01T09:00:00Z",
+        "analysis": {
+            "stable": {"requests": 200, "errors": 1, "errorRate": 0.005, "p95Seconds": 0.21},
+            "canary": {
+                "requests": 40,
+                "errors": errors,
+                "errorRate": errors / 40,
+                "p95Seconds": 0.25,
+            },
+            "missingRequests": 0,
+            "message": "canary within bounds",
+        },
+    }
+
+
+def test_a_rollouts_weight_changes_on_the_model_page(
+    cluster: ClusterHandle,
+    router: RouterProcess,
+    dashboard: str,
+    models: str,
+    page: Any,
+    tmp_path: Path,
+) -> None:
+    model = "mistral-nemo"
+    api = f"{dashboard}/api/v1/models/{models}/{model}"
+    try:
+        patch_canary(cluster, models, model, canary(10, 0, 1))
+        page.goto(f"{dashboard}/models/{models}/{model}{REFRESH}")
+        page.wait_for_selector('[data-canary] [data-weight="10"]', timeout=30_000)
+        assert "10% canary" in page.locator("[data-canary]").inner_text()
+        wait_until(
+            lambda: any(p["canaryWeight"] == 10 for p in get_json(api)["history"]),
+            timeout=30,
+            what="weight 10 in the history",
+        )
+        patch_canary(cluster, models, model, canary(50, 1, 0))
+        page.wait_for_selector('[data-canary] [data-weight="50"]', timeout=30_000)
+        weights = wait_until(
+            lambda: (lambda w: w if {10, 50} <= set(w) else None)(
+                [p["canaryWeight"] for p in get_json(api)["history"]]
+            ),
+            timeout=30,
+            what="both weights in the history",
+        )
+        assert weights.index(10) < len(weights) - 1 - weights[::-1].index(50)
+
+        # Some traffic, so that the per-track charts have figures in the screenshot.
+        def traffic_points() -> int:
+            return sum(
+                bool(p["traffic"].get("stable", {}).get("requests"))
+                for p in get_json(api)["history"]
+            )
+
+        with openai.OpenAI(base_url=f"{router.url}/v1", api_key="x", max_retries=0) as client:
+            for round_ in range(4):
+                for _ in range(10):
+                    if round_ % 2:  # streamed too: the TTFT chart
+                        stream = client.chat.completions.create(
+                            model=model, messages=ASK, max_tokens=4, stream=True
+                        )
+                        assert [chunk for chunk in stream]
+                    else:
+                        client.chat.completions.create(model=model, messages=ASK, max_tokens=4)
+                wait_until(
+                    lambda r=round_: traffic_points() > r, timeout=20, what="traffic figures"
+                )
+        page.wait_for_selector('table[data-table=traffic] tr[data-track="stable"]')
+        chart = page.locator('[data-chart="Canary weight (%)"]')
+        assert chart.locator('path[data-series="canary weight"]').count() == 1
+        assert "canary weight 50" in chart.inner_text()
+        # The overview shows the rollout too.
+        shoot(page, tmp_path, "model-rollout")
+        page.goto(f"{dashboard}/{REFRESH}")
+        row = page.locator(f'tr[data-model="{models}/{model}"]')
+        row.wait_for()
+        assert row.locator('[data-weight="50"]').count() == 1
+        shoot(page, tmp_path, "overview-rollout")
+    finally:
+        patch_canary(cluster, models, model, None)
+
+
+def test_the_dashboard_says_when_the_router_cannot_be_reached(
+    cluster: ClusterHandle, models: str, page: Any, tmp_path: Path
+) -> None:
+    """A second dashboard pointed at a router that is not there: the pages still work."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with running_dashboard(cluster.kubeconfig, dead, tmp_path / "dashboard.log") as url:
+        page.goto(f"{url}/router{REFRESH}")
+        page.wait_for_selector('#banner [data-source="router"]')
+        assert "unreachable" in page.locator("#banner").inner_text()
+        page.goto(f"{url}/{REFRESH}")
+        page.locator(f'tr[data-model="{models}/mistral-nemo"]').wait_for()
+        shoot(page, tmp_path, "router-unreachable")
+
+
+class TcpForwarder:
+    """A loopback TCP forwarder to the API server that the test can take down and bring
+    back on the same port: to the dashboard, exactly an API server going away."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def up(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        assert self.listener is not None
+        self.listener.close()
+        with self.lock:
+            for connection in self.connections:
+                connection.close()
+            self.connections.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed by down()
+            upstream = socket.create_connection(self.target, timeout=10)
+            with self.lock:
+                self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+
+def test_the_dashboard_says_when_the_api_server_is_down_and_recovers(
+    cluster: ClusterHandle, router: RouterProcess, models: str, page: Any, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = urlsplit(config["clusters"][0]["cluster"]["server"])
+    assert server.hostname is not None
+    assert server.port is not None
+    forwarder = TcpForwarder((server.hostname, server.port))
+    forwarder.up()
+    config["clusters"][0]["cluster"]["server"] = f"https://{server.hostname}:{forwarder.port}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    try:
+        with running_dashboard(kubeconfig, router.url, tmp_path / "dashboard.log") as url:
+            page.goto(f"{url}/{REFRESH}")
+            row = page.locator(f'tr[data-model="{models}/mistral-nemo"]')
+            row.wait_for()
+            forwarder.down()
+            page.wait_for_selector('#banner [data-source="api"]', timeout=30_000)
+            assert "Kubernetes API unreachable" in page.locator("#banner").inner_text()
+            assert row.get_attribute("data-phase") == "Ready"  # the last objects stay
+            for path in ("/gpus", "/router", f"/models/{models}/mistral-nemo"):
+                page.goto(f"{url}{path}{REFRESH}")
+                page.wait_for_selector('#banner [data-source="api"]')
+            shoot(page, tmp_path, "api-down")
+            forwarder.up()
+            page.goto(f"{url}/{REFRESH}")
+            page.wait_for_selector(f'tr[data-model="{models}/mistral-nemo"]')
+            wait_until(
+                lambda: page.locator('#banner [data-source="api"]').count() == 0,
+                timeout=30,
+                what="the banner gone once the API is back",
+            )
+            assert get_json(f"{url}/api/v1/sources")["api"]["ok"] is True
+    finally:
+        forwarder.down()
