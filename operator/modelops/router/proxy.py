@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from modelops.router import tracing
 from modelops.router.adapters import (
     OLLAMA_PATHS,
     OPENAI_PATHS,
@@ -89,6 +90,8 @@ class Forwarder:
         if not candidates:
             self.metrics.errors.labels(request.chain[0], "", "unavailable").inc()
             raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
+        if (trace := tracing.current()) is not None:
+            trace.requested(request.canonical.get("model") or request.chain[0])
         attempts_left = snapshot.config.retries.max_attempts
         failures: list[str] = []
         for name in candidates:
@@ -101,7 +104,19 @@ class Forwarder:
                 tried.append(endpoint)
                 attempts_left -= 1
                 try:
-                    await self._attempt(snapshot, model, endpoint, request, send)
+                    trace = tracing.current()
+                    if trace is None:
+                        await self._attempt(snapshot, model, endpoint, request, send)
+                    else:
+                        with trace.attempt(
+                            name,
+                            model.route.engine,
+                            endpoint.track,
+                            endpoint.address,
+                            failures[-1] if failures else None,
+                            request.chain[0] if name != request.chain[0] else None,
+                        ) as headers:
+                            await self._attempt(snapshot, model, endpoint, request, send, headers)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
                     continue
@@ -143,6 +158,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
+        headers: str = "",
     ) -> None:
         route = model.route
         backend_api = route.backend_api
@@ -182,7 +198,7 @@ class Forwarder:
             async with timer:
                 try:
                     response = await self.upstream.request(
-                        endpoint.host, endpoint.port, "POST", path, payload
+                        endpoint.host, endpoint.port, "POST", path, payload, extra_headers=headers
                     )
                 except OSError as error:
                     self._connect_failed(snapshot, model, endpoint, error)
@@ -294,6 +310,8 @@ class Forwarder:
             model.name, endpoint.track, time.perf_counter() - request.started
         )
         self.metrics.count_tokens(model.name, endpoint.track, usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, usage)
 
     async def _relay_stream(
         self,
@@ -360,6 +378,8 @@ class Forwarder:
                 started_response = True
                 _mark_success(endpoint)
                 self.metrics.observe_ttft(*labels, time.perf_counter() - request.started)
+                if (trace := tracing.current()) is not None:
+                    trace.first_token()
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = b""
@@ -373,6 +393,8 @@ class Forwarder:
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         self.metrics.observe_latency(*labels, time.perf_counter() - request.started)
         self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, plan.usage)
 
     # ----------------------------------------------------------- passive health
 
