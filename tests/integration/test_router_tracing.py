@@ -264,6 +264,21 @@ def test_spans_for_plain_streamed_retried_and_fallback_requests(
                 small_log = (tmp_path / "small.log").read_text()
                 assert f"00-{fallback_trace}-{attempt['id']}-01" in small_log
 
+                # A client that sampled its trace out: no spans, its traceparent passed on.
+                unsampled = f"00-{'e' * 32}-{CLIENT_SPAN}-00"
+                client.chat.completions.create(
+                    model="small",
+                    messages=ASK,
+                    max_tokens=2,
+                    extra_headers={"traceparent": unsampled},
+                )
+                wait_until(
+                    lambda: unsampled in (tmp_path / "small.log").read_text(),
+                    timeout=10,
+                    what="the unsampled traceparent at the simulator",
+                )
+                assert receiver.trace("e" * 32) == []
+
                 # A request without traceparent starts its own trace.
                 client.chat.completions.create(model="small", messages=ASK, max_tokens=2)
                 wait_until(

@@ -49,10 +49,27 @@ def enabled_by(environ: Mapping[str, str]) -> bool:
 class RequestTrace:
     """The spans of one client request."""
 
-    __slots__ = ("_attempts", "_ended", "_tracer", "_ttft_set", "span", "span_operation", "started")
+    __slots__ = (
+        "_attempts",
+        "_ended",
+        "_passthrough",
+        "_tracer",
+        "_ttft_set",
+        "span",
+        "span_operation",
+        "started",
+    )
 
-    def __init__(self, tracer: Any, span: Any, operation: str) -> None:
+    def __init__(
+        self, tracer: Any, span: Any, operation: str, passthrough: Mapping[str, str] | None = None
+    ) -> None:
         self._tracer = tracer
+        # Sampled out: the header lines to pass on instead of spans of our own.
+        self._passthrough = (
+            None
+            if passthrough is None
+            else "".join(f"{name}: {value}\r\n" for name, value in passthrough.items())
+        )
         self.span = span
         self.started = time.perf_counter()
         self._attempts = 0
@@ -77,6 +94,9 @@ class RequestTrace:
         fallback: str | None,
     ) -> Iterator[str]:
         """A CLIENT span around one upstream attempt; yields the header lines to send."""
+        if self._passthrough is not None:
+            yield self._passthrough
+            return
         from opentelemetry import propagate, trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -197,7 +217,14 @@ class Tracing:
             kind=SpanKind.SERVER,
             attributes={"url.path": str(scope.get("path", "")), "http.request.method": "POST"},
         )
-        request = RequestTrace(self._tracer, span, operation)
+        if not span.is_recording():
+            # Not sampled in: no spans, and the client's traceparent (if any) goes on as it
+            # came, so a sampled-out request costs little more than the sampler's decision.
+            if not carrier:
+                return None
+            request = RequestTrace(self._tracer, span, operation, passthrough=carrier)
+        else:
+            request = RequestTrace(self._tracer, span, operation)
         _current.set(request)
         return request
 

@@ -69,8 +69,11 @@ function lineChart(title, series, opts) {
     }
     if (d) svg.appendChild(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 2,
       "vector-effect": "non-scaling-stroke", "data-series": s.name }));
-    const one = s.points.filter((p) => p[1] !== null && p[1] !== undefined);
-    if (one.length === 1) svg.appendChild(svgEl("circle", { cx: x(one[0][0]), cy: y(one[0][1]), r: 3, fill: color }));
+    // A value with no neighbour draws no line: mark it with a dot.
+    const has = (i) => i >= 0 && i < s.points.length && s.points[i][1] !== null && s.points[i][1] !== undefined;
+    s.points.forEach(([t, v], i) => {
+      if (has(i) && !has(i - 1) && !has(i + 1)) svg.appendChild(svgEl("circle", { cx: x(t), cy: y(v), r: 3, fill: color }));
+    });
   });
   box.appendChild(svg);
   const legend = document.createElement("div");
