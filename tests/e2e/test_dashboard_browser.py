@@ -9,6 +9,7 @@ step machine (issue 9) is not in main yet, and the dashboard only reads that sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -393,6 +394,9 @@ class TcpForwarder:
 
     def down(self) -> None:
         assert self.listener is not None
+        # shutdown() first: a plain close() leaves a thread blocked in accept() listening on.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         with self.lock:
             for connection in self.connections:

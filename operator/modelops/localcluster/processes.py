@@ -31,7 +31,8 @@ class ProcessRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
-        return cls(**data)
+        # Other clusters' state files may come from a newer modelops with more fields.
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def start_ticks(pid: int) -> int | None:

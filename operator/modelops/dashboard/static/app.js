@@ -98,16 +98,18 @@ function modelPage(data) {
   // Every chart spans the whole history, so charts line up and a lone point sits where it was.
   const span = hist.length ? { t0: hist[0].t, t1: hist[hist.length - 1].t } : {};
   const perTrack = (field) => tracks.map((t) => series(hist, (p) => (p.traffic && p.traffic[t] ? p.traffic[t][field] : null), t, trackColor(t)));
+  // The rollout charts only while the history holds a rollout.
+  const rolling = hist.some((p) => p.canaryWeight !== null && p.canaryWeight !== undefined);
   const charts = h("div", { class: "charts" },
     lineChart("Replicas against load", [
       series(hist, (p) => p.desiredReplicas, "desired", "#6b7385"),
       series(hist, (p) => p.readyReplicas, "ready", "#1f8a4c"),
       series(hist, (p) => p.load, "load (in flight + held)", "#c53030")], { ...span, step: true }),
-    lineChart("Canary weight (%)", [series(hist, (p) => p.canaryWeight, "canary weight", "#d69e2e")], { ...span, yMax: 100, step: true }),
-    lineChart("Analysis: error rate", [
+    rolling && lineChart("Canary weight (%)", [series(hist, (p) => p.canaryWeight, "canary weight", "#d69e2e")], { ...span, yMax: 100, step: true }),
+    rolling && lineChart("Analysis: error rate", [
       series(hist, (p) => p.analysis && p.analysis.stable && p.analysis.stable.errorRate, "stable", "#2b6cb0"),
       series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.errorRate, "canary", "#d69e2e")], { ...span, format: pct }),
-    lineChart("Analysis: p95 latency", [
+    rolling && lineChart("Analysis: p95 latency", [
       series(hist, (p) => p.analysis && p.analysis.stable && p.analysis.stable.p95Seconds, "stable", "#2b6cb0"),
       series(hist, (p) => p.analysis && p.analysis.canary && p.analysis.canary.p95Seconds, "canary", "#d69e2e")], { ...span, format: secs }),
     lineChart("Requests/s per track", perTrack("requestsPerSecond"), span),
@@ -141,7 +143,7 @@ function modelPage(data) {
     h("h2", {}, "Over time"), charts,
     h("div", { class: "grid2" },
       h("div", {}, h("h2", {}, "Conditions"), table(["Type", "Status", "Reason", "Message", "Since"], conditions, { name: "conditions" })),
-      h("div", {}, h("h2", {}, "Traffic now"), table(["Track", "req/s", "Error rate", "p95 latency", "p95 TTFT"], traffic, { name: "traffic", empty: "no traffic figures yet (two router scrapes needed)" }))),
+      h("div", {}, h("h2", {}, "Traffic now"), table(["Track", "req/s", "Error rate", "p95 latency", "p95 TTFT"], traffic, { name: "traffic", empty: "no traffic through the router for this model in the last interval" }))),
     h("h2", {}, "Slots and revisions"), table(["Slot", "Role", "Revision", "Replicas", "Pods"], slots, { name: "slots" }),
     h("h2", {}, "Events"), table(["Type", "Reason", "Message", "Count", "Last seen"], events, { name: "events", empty: "no Events" }),
   ];
