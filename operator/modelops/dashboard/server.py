@@ -83,6 +83,14 @@ async def _healthz(request: web.Request) -> web.Response:
     return _json({"status": "ok", "rounds": _collector(request).rounds})
 
 
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready once a first collection round is done (it may have found the API down)."""
+    rounds = _collector(request).rounds
+    return _json(
+        {"status": "ready" if rounds else "starting", "rounds": rounds}, 200 if rounds else 503
+    )
+
+
 async def _not_found(request: web.Request) -> web.Response:
     return _error(404, f"no page or API {request.path}; see docs/dashboard.md")
 
@@ -105,6 +113,7 @@ def create_app(collector: Collector, *, manage_collector: bool = True) -> web.Ap
     app.router.add_get("/router", _page)
     app.router.add_get("/static/{name}", _asset)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     app.router.add_get(f"{API}/overview", _overview)
     app.router.add_get(f"{API}/models/{{namespace}}/{{name}}", _model)
     app.router.add_get(f"{API}/gpus", _gpus)

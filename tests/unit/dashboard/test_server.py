@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from modelops.dashboard.collector import Collector
 from modelops.dashboard.readings import Readings, RouterReading
-from modelops.dashboard.server import create_app
+from modelops.dashboard.server import COLLECTOR, create_app
 from tests.unit.dashboard import objects as o
 
 
@@ -94,3 +94,12 @@ async def test_unknown_paths_are_json_errors(client: TestClient[Any, Any], path:
     response = await client.get(path)
     assert response.status == 404
     assert "error" in await response.json()
+
+
+async def test_ready_after_the_first_round(client: TestClient[Any, Any]) -> None:
+    collector = client.server.app[COLLECTOR]
+    collector.rounds = 0
+    starting = await client.get("/readyz")
+    assert starting.status == 503
+    collector.rounds = 1
+    assert (await client.get("/readyz")).status == 200
