@@ -3,8 +3,8 @@ local cluster with the catalog models applied (the e2e stack's fixtures): every 
 its content checked against what kubectl and the router say, a screenshot of each saved under
 the test's output directory.
 
-The rollout assertion patches `status.canary` through the status subresource: the rollout
-step machine (issue 9) is not in main yet, and the dashboard only reads that status.
+The rollout is a real one: the operator's step machine moving a canary through 10 % and 50 %
+under load through the router.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import openai
 import pytest
 import yaml
 
 from modelops.sim.testing import free_port
 from tests.conftest import ClusterHandle, RouterProcess, terminate, wait_until
-from tests.e2e.test_stack import ASK, MODELS, models, set_env
+from tests.e2e.rollout_load import Load
+from tests.e2e.test_stack import MODELS, models, set_env
+from tests.integration.test_operator import apply_yaml, small_model
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -47,6 +48,7 @@ CHROMIUM_ARGS = [
 ]
 REFRESH = "?refresh=1"
 GPU = "nvidia.com/gpu"
+UNHEALTHY = {"name": "MODELOPS_SIM_UNHEALTHY", "value": "1"}
 
 
 def get_json(url: str) -> Any:
@@ -220,8 +222,13 @@ def test_an_unhealthy_model_is_shown_as_such(
     cluster: ClusterHandle, dashboard: str, models: str, page: Any, tmp_path: Path
 ) -> None:
     model = "qwen2.5-14b-instruct"
+    # Recreate: the unhealthy revision replaces the pods in place (a canary would be judged,
+    # rolled back, and the model would stay healthy).
+    patch = {"rollout": {"strategy": "Recreate"}, "env": [UNHEALTHY]}
     try:
-        set_env(cluster, models, model, [{"name": "MODELOPS_SIM_UNHEALTHY", "value": "1"}])
+        cluster.kubectl(
+            "patch", "md", model, "-n", models, "--type=merge", "-p", json.dumps({"spec": patch})
+        )
         page.goto(f"{dashboard}/{REFRESH}")
         row = page.locator(f'tr[data-model="{models}/{model}"]')
         row.wait_for()
@@ -259,107 +266,67 @@ def test_an_unhealthy_model_is_shown_as_such(
     )
 
 
-def patch_canary(cluster: ClusterHandle, namespace: str, name: str, canary: Any) -> None:
-    cluster.kubectl(
-        "patch",
-        "md",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"canary": canary}}),
-    )
-
-
-def canary(weight: int, step: int, errors: int) -> dict[str, Any]:
-    return {
-        "slot": "green",
-        "revision": "0123abcd",
-        "replicas": 1,
-        "weight": weight,
-        "step": step,
-        "phase": "Progressing",
-        "stepStartedAt": "2026-12-01T09:00:00Z",
-        "analysis": {
-            "stable": {"requests": 200, "errors": 1, "errorRate": 0.005, "p95Seconds": 0.21},
-            "canary": {
-                "requests": 40,
-                "errors": errors,
-                "errorRate": errors / 40,
-                "p95Seconds": 0.25,
-            },
-            "missingRequests": 0,
-            "message": "canary within bounds",
-        },
-    }
+# Slow enough steps for a page refreshing every second to see each weight.
+ROLLOUT = {
+    "steps": [{"weight": 10, "pause": "15s"}, {"weight": 50, "pause": "15s"}, {"weight": 100}],
+    "analysis": {"minRequests": 5},
+    "drainSeconds": 2,
+}
 
 
 def test_a_rollouts_weight_changes_on_the_model_page(
     cluster: ClusterHandle,
     router: RouterProcess,
     dashboard: str,
-    models: str,
+    namespace: str,
     page: Any,
     tmp_path: Path,
 ) -> None:
-    model = "mistral-nemo"
-    api = f"{dashboard}/api/v1/models/{models}/{model}"
-    try:
-        patch_canary(cluster, models, model, canary(10, 0, 1))
-        page.goto(f"{dashboard}/models/{models}/{model}{REFRESH}")
-        page.wait_for_selector('[data-canary] [data-weight="10"]', timeout=30_000)
+    """A real rollout (the operator's step machine) under load through the router."""
+    name = "canaried"
+    apply_yaml(cluster, namespace, small_model(name, image="ollama/ollama:0.6.8", rollout=ROLLOUT))
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s",
+        timeout=130,
+    )  # fmt: skip
+    wait_until(
+        lambda: router.status()["models"].get(name, {}).get("available"),
+        what=f"router serving {name}",
+    )
+    api = f"{dashboard}/api/v1/models/{namespace}/{name}"
+    with Load(router.url, name, rate=8, max_seconds=150) as load:
+        cluster.kubectl(
+            "patch", "md", name, "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"image": "ollama/ollama:0.6.9"}}),
+        )  # fmt: skip
+        page.goto(f"{dashboard}/models/{namespace}/{name}{REFRESH}")
+        page.wait_for_selector('[data-canary] [data-weight="10"]', timeout=90_000)
         assert "10% canary" in page.locator("[data-canary]").inner_text()
-        wait_until(
-            lambda: any(p["canaryWeight"] == 10 for p in get_json(api)["history"]),
-            timeout=30,
-            what="weight 10 in the history",
-        )
-        patch_canary(cluster, models, model, canary(50, 1, 0))
-        page.wait_for_selector('[data-canary] [data-weight="50"]', timeout=30_000)
-        weights = wait_until(
-            lambda: (lambda w: w if {10, 50} <= set(w) else None)(
-                [p["canaryWeight"] for p in get_json(api)["history"]]
-            ),
-            timeout=30,
-            what="both weights in the history",
-        )
-        assert weights.index(10) < len(weights) - 1 - weights[::-1].index(50)
-
-        # Some traffic, so that the per-track charts have figures in the screenshot.
-        def traffic_points() -> int:
-            return sum(
-                bool(p["traffic"].get("stable", {}).get("requests"))
-                for p in get_json(api)["history"]
-            )
-
-        with openai.OpenAI(base_url=f"{router.url}/v1", api_key="x", max_retries=0) as client:
-            for round_ in range(4):
-                for _ in range(10):
-                    if round_ % 2:  # streamed too: the TTFT chart
-                        stream = client.chat.completions.create(
-                            model=model, messages=ASK, max_tokens=4, stream=True
-                        )
-                        assert [chunk for chunk in stream]
-                    else:
-                        client.chat.completions.create(model=model, messages=ASK, max_tokens=4)
-                wait_until(
-                    lambda r=round_: traffic_points() > r, timeout=20, what="traffic figures"
-                )
-        page.wait_for_selector('table[data-table=traffic] tr[data-track="stable"]')
+        page.wait_for_selector('[data-canary] [data-weight="50"]', timeout=60_000)
+        weights = [p["canaryWeight"] for p in get_json(api)["history"]]
+        assert weights.index(10) < weights.index(50)  # seen in that order, over time
         chart = page.locator('[data-chart="Canary weight (%)"]')
         assert chart.locator('path[data-series="canary weight"]').count() == 1
-        assert "canary weight 50" in chart.inner_text()
-        # The overview shows the rollout too.
+        # Both tracks carry traffic now: the canary's share shows on the page.
+        page.wait_for_selector('table[data-table=traffic] tr[data-track="canary"]', timeout=30_000)
         shoot(page, tmp_path, "model-rollout")
         page.goto(f"{dashboard}/{REFRESH}")
-        row = page.locator(f'tr[data-model="{models}/{model}"]')
+        row = page.locator(f'tr[data-model="{namespace}/{name}"]')
         row.wait_for()
-        assert row.locator('[data-weight="50"]').count() == 1
+        assert row.locator("[data-weight]").count() == 1  # the rollout, on the overview too
         shoot(page, tmp_path, "overview-rollout")
-    finally:
-        patch_canary(cluster, models, model, None)
+        wait_until(
+            lambda: (
+                "canary" not in get_json(api).get("model", {}) and get_json(api)["canary"] is None
+            ),
+            timeout=90,
+            what="the rollout promoted",
+        )
+    assert load.failures() == []
+    page.goto(f"{dashboard}/models/{namespace}/{name}{REFRESH}")
+    page.wait_for_selector("table[data-table=slots] tr[data-slot]")
+    assert page.locator("[data-canary]").count() == 0
+    assert get_json(api)["model"]["rollout"] is None
 
 
 def test_the_dashboard_says_when_the_router_cannot_be_reached(

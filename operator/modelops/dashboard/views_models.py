@@ -82,6 +82,12 @@ def problems(md: Mapping[str, Any], readings: Readings) -> list[str]:
             if condition.get("message"):
                 text += f": {condition['message']}"
             found.append(text)
+    failed = _dict(status.get("failedRollout"))
+    if failed.get("revision"):
+        text = f"rollout of {failed['revision']} rolled back ({failed.get('reason', '')})"
+        if failed.get("message"):
+            text += f": {failed['message']}"
+        found.append(text)
     routed = router_model(readings, served_name(md))
     if routed is not None:
         if routed.get("demoted"):
@@ -111,7 +117,7 @@ def model_row(md: Mapping[str, Any], readings: Readings) -> dict[str, Any]:
         "desiredReplicas": status.get("desiredReplicas", spec.get("replicas")),
         "gpus": resources.get("gpus", 0),
         "gpuProduct": resources.get("gpuProduct"),
-        "load": readings.load.get(name),
+        "load": readings.load.get(name, _dict(status.get("autoscaler")).get("load")),
         "servedName": name,
         "tasks": _list(routing.get("tasks")),
         "fallback": _list(routing.get("fallback")),
@@ -257,7 +263,8 @@ def model_page(
         "events": _events(readings, md),
         "stable": status.get("stable"),
         "canary": canary if isinstance(canary, Mapping) else None,
-        "failedRevision": status.get("failedRevision"),
+        "failedRollout": status.get("failedRollout"),
+        "autoscaler": status.get("autoscaler"),
         "slots": _slots(md, readings.pods),
         "routerTracks": _list(_dict(routed).get("tracks")),
         "traffic": traffic,

@@ -328,3 +328,21 @@ def test_a_task_with_nothing_usable_in_its_chain_names_the_fallback_that_serves_
         "serving": None,
         "fallbackServing": "spare",
     }
+
+
+def test_a_rolled_back_rollout_is_a_problem_and_the_autoscalers_load_stands_in() -> None:
+    model = o.md("big")
+    model["status"]["failedRollout"] = {
+        "revision": "rev2",
+        "reason": "ErrorRate",
+        "message": "canary error rate 20% > 5%",
+    }
+    model["status"]["autoscaler"] = {"load": 4.5, "recommendation": 2}
+    (row,) = views_models.overview(readings(model_deployments=[model]))["models"]
+    assert row["problems"] == [
+        "rollout of rev2 rolled back (ErrorRate): canary error rate 20% > 5%"
+    ]
+    assert row["load"] == 4.5  # no router figures: the autoscaler's
+    page = views_models.model_page(readings(model_deployments=[model]), model, [])
+    assert page["failedRollout"]["revision"] == "rev2"
+    assert page["autoscaler"]["recommendation"] == 2
