@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
 from modelops.sim.engine import Engine
 from modelops.sim.knobs import SimConfig
 from modelops.sim.routing import make_handler
-from modelops.sim.server import JSON, TEXT, Handler, Response, serve
+from modelops.sim.server import JSON, TEXT, Handler, Request, Response, StreamResponse, serve
 
 READY_MARKER = "modelops-sim ready"
 
@@ -43,6 +44,18 @@ def build_handler(engine: Engine) -> Handler:
     )
 
 
+def _logging_traceparent(handler: Handler) -> Handler:
+    """Prints each request's W3C traceparent to stderr: tests see what the router passed on."""
+
+    async def logged(request: Request) -> Response | StreamResponse:
+        traceparent = request.headers.get("traceparent")
+        if traceparent:
+            print(f"modelops-sim traceparent={traceparent} path={request.path}", file=sys.stderr)
+        return await handler(request)
+
+    return logged
+
+
 async def serve_until_stopped(config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -56,8 +69,11 @@ async def serve_until_stopped(config: SimConfig) -> int:
         except TimeoutError:
             pass
     engine = Engine(config)
+    handler = build_handler(engine)
+    if os.environ.get("MODELOPS_SIM_LOG_TRACEPARENT"):
+        handler = _logging_traceparent(handler)
     try:
-        server = await serve(build_handler(engine), config.host, config.port)
+        server = await serve(handler, config.host, config.port)
     except OSError as error:
         address = f"{config.host}:{config.port}"
         print(f"modelops sim: cannot listen on {address}: {error}", file=sys.stderr)
