@@ -14,7 +14,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: dev test venv install bins browser lint unit crds down clean
+.PHONY: dev test chaos venv install bins browser lint unit crds down clean
 
 venv: $(DEPS_STAMP)
 
@@ -64,6 +64,10 @@ browser:
 
 test: lint bins browser
 	$(BIN)/pytest tests
+
+# Issue 12's faults under load, on a cluster of their own (see README, "Chaos").
+chaos: bins
+	$(BIN)/python benchmarks/chaos.py
 
 dev: bins
 	$(BIN)/modelops cluster up
