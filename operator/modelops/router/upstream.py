@@ -206,6 +206,7 @@ class _Connection(asyncio.Protocol):
         self._head_complete = False  # the final (non-1xx) answer's head was parsed
         self._head_bytes = 0
         self._header_count = 0
+        self._header_bytes = 0
         self._framed = False  # Content-Length or chunked: the body does not end with the close
         self._transfer_encoding = False
         self._interim = False
@@ -282,6 +283,11 @@ class _Connection(asyncio.Protocol):
         if self._header_count > self.client.max_headers:
             self._reject(f"more than {self.client.max_headers} response headers")
         size = len(name)
+        # A head that came whole in one read is measured here; data_received measures one
+        # still incomplete (whose bytes httptools would otherwise keep gathering).
+        self._header_bytes += size + len(value) + 4
+        if self._header_bytes > self.client.max_head_bytes:
+            self._reject(f"response head larger than {self.client.max_head_bytes} bytes")
         # Only the framing and coding headers matter here; the length test skips the others
         # without lower-casing them.
         if size == 14 and name.lower() == b"content-length":
