@@ -21,6 +21,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -593,7 +594,8 @@ class RawBackend:
         except (ConnectionError, OSError):
             pass
         finally:
-            writer.transport.abort()
+            if not writer.transport.is_closing():
+                writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stale = False
@@ -616,6 +618,7 @@ class RawBackend:
                 writer.write(self.health_answer)
                 await writer.drain()
                 if b"Content-Length" not in self.health_answer:
+                    writer.close()  # the body ends with the (clean) close
                     return
                 continue
             case = self.cases.get(nonce or "", PLAIN)
@@ -691,6 +694,16 @@ def backend_thread(backend: RawBackend) -> Iterator[RawBackend]:
 
 
 SETTLE_SECONDS = 0.05
+
+
+def wait_finished_sync(backend: RawBackend, nonce: str, seconds: float = 10.0) -> None:
+    """`wait_finished` for a test thread while the backend runs on its own."""
+    deadline = time.monotonic() + seconds
+    while nonce not in backend.finished:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the backend did not finish {nonce}")
+        time.sleep(0.005)
+    time.sleep(SETTLE_SECONDS)
 
 
 async def wait_finished(backend: RawBackend, nonce: str, seconds: float = 10.0) -> None:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 MAX_ERROR_BODY = 64 * 1024
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # one server-sent event passed through
 
 
 @dataclass
@@ -347,6 +348,7 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         end_at = loop.time() + total
         event_due = min(loop.time() + limit, end_at)
+        partial = b""  # raw streams: the start of an event not complete yet
         while True:
             try:
                 async with asyncio.timeout_at(event_due):
@@ -372,11 +374,23 @@ class Forwarder:
             if data is None:
                 break
             if raw_stream:
-                out = data
-                if b"\n" in data:  # a line ended: an event (or its end) arrived
-                    event_due = min(loop.time() + idle, end_at)
-                if b'"completion_tokens"' in data:
-                    plan.usage = _usage_in_raw_sse(data) or plan.usage
+                # Whole events only: an error event must never be glued to half of one.
+                if partial:
+                    data = partial + data
+                cut = data.rfind(b"\n\n") + 2
+                if cut == 1:
+                    partial = data
+                    if len(partial) <= MAX_EVENT_BYTES:
+                        continue
+                    message = f"model {model.name!r} sent an event over {MAX_EVENT_BYTES} bytes"
+                    if not started_response:
+                        raise ClientError(502, message)
+                    await _send_stream_error(send, plan, message)
+                    return
+                out, partial = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+                event_due = min(loop.time() + idle, end_at)
+                if b'"completion_tokens"' in out:
+                    plan.usage = _usage_in_raw_sse(out) or plan.usage
             else:
                 try:
                     payloads = decoder.feed(data)
@@ -396,7 +410,7 @@ class Forwarder:
                 self.metrics.observe_ttft(*labels, time.perf_counter() - request.started)
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
-        tail = b""
+        tail = partial  # a raw stream's unterminated last event, passed on as the backend sent it
         if not raw_stream:
             if isinstance(decoder, NdjsonDecoder):
                 tail = b"".join([plan.feed(payload) for payload in decoder.flush()])
