@@ -85,6 +85,7 @@ class HardenedProtocol(HttpToolsProtocol):
         self._head_open = True  # waiting for (the rest of) a request head
         self._head_bytes = 0
         self._header_count = 0
+        self._header_bytes = 0
         self._over_limit = False
         self._answered = False
         self._task: asyncio.Task[None] | None = None
@@ -144,19 +145,27 @@ class HardenedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.registry.idle.pop(self, None)
         self._header_count = 0
+        self._header_bytes = 0
         self._request_url = b""
         if self._timer is None:
             self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
+        self._header_bytes += len(url)
         if len(self._request_url) < 64:
             self._request_url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
+        # A head that came whole in one read is measured here; data_received measures one
+        # still incomplete (whose bytes httptools would otherwise keep gathering).
+        self._header_bytes += len(name) + len(value) + 4
         if self._header_count > self.limits.max_headers:
             self._answer(431, f"more than {self.limits.max_headers} request headers")
+            raise _Answered
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._answer(431, f"request head larger than {self.limits.max_header_bytes} bytes")
             raise _Answered
         super().on_header(name, value)
 
