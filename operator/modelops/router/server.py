@@ -82,7 +82,10 @@ class HardenedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
+        # Timers are armed only when a read ends with a head or body incomplete, so a request
+        # that arrives whole in one read (the usual case) costs no timer at all.
         self._head_open = True  # waiting for (the rest of) a request head
+        self._body_open = False  # head received, body not complete yet
         self._head_bytes = 0
         self._header_count = 0
         self._header_bytes = 0
@@ -129,8 +132,16 @@ class HardenedProtocol(HttpToolsProtocol):
             if not self._answered:
                 self._answer(400, "invalid HTTP request")
             return
-        if self._head_open and self._head_bytes > self.limits.max_header_bytes:
-            self._answer(431, f"request head larger than {self.limits.max_header_bytes} bytes")
+        if self._head_open:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._answer(431, f"request head larger than {self.limits.max_header_bytes} bytes")
+            elif self._timer is None:
+                self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
+        elif self._body_open:
+            if self._timer is None:
+                self._arm(self.limits.body_timeout_seconds, self._body_timed_out)
+        elif self._timer is not None:
+            self._disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -147,8 +158,7 @@ class HardenedProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._header_bytes = 0
         self._request_url = b""
-        if self._timer is None:
-            self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
+        self._head_open = True
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -180,10 +190,11 @@ class HardenedProtocol(HttpToolsProtocol):
             )
             raise _Answered
         super().on_headers_complete()
-        self._arm(self.limits.body_timeout_seconds, self._body_timed_out)
+        self._body_open = True
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._body_open = False
         self._disarm()
 
     # ---- the ASGI task: remembered, so that a disconnect can cancel it
@@ -217,6 +228,7 @@ class HardenedProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         self._timer = None
+        self._body_open = False
         # The app is reading the body: closing makes its receive() report a disconnect.
         self.transport.close()
 
