@@ -16,6 +16,7 @@ SUBSYSTEMS = (
     "modelops.localcluster.cli",
     "modelops.sim.cli",
     "modelops.controller.cli",
+    "modelops.controller.rollout_cli",
     "modelops.router.cli",
     "modelops.api.cli",
 )

@@ -123,6 +123,30 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
     ),
     (
+        "autoscaling-scale-to-zero-after-zero",
+        with_(OLLAMA, autoscaling={"minReplicas": 0, "scaleToZeroAfter": "0m0s"}),
+        "demo",
+        "autoscaling.scaleToZeroAfter must be a positive duration such as 15m",
+    ),
+    (
+        "autoscaling-scale-to-zero-after-not-a-duration",
+        with_(OLLAMA, autoscaling={"scaleToZeroAfter": "15 minutes"}),
+        "demo",
+        "spec.autoscaling.scaleToZeroAfter",
+    ),
+    (
+        "autoscaling-kv-cache-above-one",
+        with_(VLLM, autoscaling={"targetKVCache": 1.5}),
+        "demo",
+        "spec.autoscaling.targetKVCache",
+    ),
+    (
+        "autoscaling-zero-step",
+        with_(OLLAMA, autoscaling={"scaleUp": {"maxStep": 0}}),
+        "demo",
+        "spec.autoscaling.scaleUp.maxStep",
+    ),
+    (
         "rollout-weights-decreasing",
         with_(OLLAMA, rollout={"steps": [{"weight": 50}, {"weight": 10}]}),
         "demo",
@@ -385,8 +409,18 @@ def test_every_field_at_once_is_accepted_and_parses_back(
         "maxErrorRate": 0.01,
         "maxP95Seconds": 10,
         "minRequests": 20,
+        "maxLatencyRatio": 1.5,
     }
+    assert spec["rollout"]["strategy"] == "Canary"
+    assert spec["rollout"]["progressDeadlineSeconds"] == 600
     assert spec["autoscaling"]["targetInFlight"] == 8
+    assert spec["autoscaling"]["scaleDown"] == {
+        "windowSeconds": 60,
+        "stabilizationWindowSeconds": 300,
+        "maxStep": 1,
+    }
+    assert spec["autoscaling"]["scaleToZeroAfter"] == "15m"
+    assert spec["autoscaling"]["intervalSeconds"] == 5
     assert spec["affinity"] == KITCHEN_SINK["affinity"]
     # What the API server stores is what the operator's parser accepts, unchanged.
     md = parse_model_deployment(stored)
@@ -407,7 +441,9 @@ def test_defaults_scale_columns_and_status(
 
     table = cluster.kubectl("get", "-n", namespace, "md").stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "ENGINE", "MODEL", "GPUS", "READY", "DESIRED", "PHASE", "AGE"]
+    assert header == [
+        "NAME", "ENGINE", "MODEL", "GPUS", "READY", "DESIRED", "PHASE", "CANARY", "AGE"
+    ]  # fmt: skip
     assert table.splitlines()[1].split()[:7] == ["chat", "ollama", "chat", "0", "1", "1", "Ready"]
 
     cluster.kubectl("scale", "-n", namespace, "md/chat", "--replicas=3")

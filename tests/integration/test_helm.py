@@ -385,6 +385,10 @@ def serve_through_the_router_as_its_service_account(release: Release, tmp_path: 
         ("get", "configmaps/some-other-config", "-n", "{release}"),
         ("patch", "configmaps", "-n", "kube-system"),
         ("impersonate", "serviceaccounts"),
+        # Router pods are read (their /metrics), never changed; other namespaces' pods unseen.
+        ("delete", "pods", "-n", "{release}"),
+        ("create", "pods", "-n", "{release}"),
+        ("list", "pods", "-n", "kube-system"),
     ],
 )
 def test_the_operator_service_account_is_denied_what_it_does_not_need(
@@ -403,6 +407,8 @@ def test_the_operator_service_account_has_what_it_needs(release: Release, instal
         ("watch", "pods", "-n", models),
         ("create", "events", "-n", models),
         ("patch", "configmaps/modelops-router-config", "-n", own),
+        ("list", "pods", "-n", own),  # the router pods, whose /metrics it scrapes
+        ("watch", "pods", "-n", own),
     ):
         assert can_i(release, release.operator_sa, *args), args
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -229,7 +230,9 @@ def test_cluster_up_is_idempotent_and_down_leaves_no_process(cluster: ClusterHan
     assert not extra.root.exists()
 
 
-def test_a_crashed_component_is_reported(cluster: ClusterHandle) -> None:
+def test_a_crashed_component_is_reported_and_started_again_without_down(
+    cluster: ClusterHandle,
+) -> None:
     extra = localcluster.Cluster(f"pytest-crash-{uuid.uuid4().hex[:6]}")
     modelops = [sys.executable, "-m", "modelops", "cluster"]
     try:
@@ -243,12 +246,135 @@ def test_a_crashed_component_is_reported(cluster: ClusterHandle) -> None:
         assert status.returncode == 1
         report = json.loads(status.stdout)
         assert report["state"] == "degraded"
-        assert {c["name"]: c["running"] for c in report["components"]}["kube-scheduler"] is False
+        states = {c["name"]: c["state"] for c in report["components"]}
+        assert states["kube-scheduler"] == "crashed"
         again = subprocess.run(
-            [*modelops, "up", "--name", extra.name], capture_output=True, text=True
+            [*modelops, "start", "scheduler", "--name", extra.name],
+            capture_output=True,
+            text=True,
         )
-        assert again.returncode == 1
-        assert "crashed components (kube-scheduler)" in again.stderr
+        assert again.returncode == 0, again.stderr
+        assert "scheduler: started" in again.stdout
+        report = localcluster.status(extra)
+        assert report["state"] == "running"
+        assert [c["name"] for c in report["components"]].count("kube-scheduler") == 1
+    finally:
+        localcluster.down(extra)
+    assert our_processes(str(extra.root)) == []
+
+
+def ready_condition(item: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in item["status"].get("conditions", []) if c["type"] == "Ready")
+
+
+DEMO = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: demo}}
+  template:
+    metadata: {labels: {app: demo}}
+    spec:
+      tolerations:
+      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:v0.10.0
+        args: ["--served-model-name", "demo"]
+        ports: [{containerPort: 8000}]
+        readinessProbe:
+          httpGet: {path: /health, port: 8000}
+          periodSeconds: 1
+"""
+
+
+def test_faults_of_components_and_nodes_keep_state_and_pods_come_back_ready(
+    cluster: ClusterHandle,
+) -> None:
+    """Issue 12: stop/start/restart of every component keeps the cluster's state; after an
+    API server outage long enough for the node lifecycle controller to mark pods NotReady,
+    the launcher (the kubelet) marks them Ready again; a node taken down lapses and returns."""
+    extra = localcluster.Cluster(f"pytest-faults-{uuid.uuid4().hex[:6]}")
+    modelops = [sys.executable, "-m", "modelops", "cluster"]
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [*modelops, *args, "--name", extra.name], capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    try:
+        localcluster.up(extra, [nodes.NodeShape("gpu", gpus=1, gpu_product="TEST")])
+        handle = ClusterHandle(extra.kubeconfig, cluster.bin_dir, extra)
+        handle.kubectl("apply", "-f", "-", input=DEMO)
+        handle.kubectl(
+            "wait", "--for=condition=Available", "deployment/demo", "--timeout=120s", timeout=130
+        )
+        handle.kubectl("create", "configmap", "kept", "--from-literal=a=b")
+
+        for component in ("etcd", "controller-manager", "scheduler", "kwok", "launcher"):
+            assert f"{component}: restarted" in run("restart", component)
+        assert localcluster.status(extra)["state"] == "running"
+        assert get_json(handle, "configmap", "kept")["data"] == {"a": "b"}  # etcd kept it
+
+        pod = get_json(handle, "pods", "-l", "app=demo")["items"][0]
+        node = get_json(handle, "node", "gpu-0")
+        before = ready_condition(node)["lastTransitionTime"]
+        assert "kube-apiserver: stopped" in run("stop", "kube-apiserver")
+        assert {c["name"]: c["state"] for c in localcluster.status(extra)["components"]}[
+            "kube-apiserver"
+        ] == "stopped"
+        assert localcluster.crashed(extra) == []
+        # Longer than the node monitor grace period: the Lease lapses meanwhile.
+        outage = localcluster.NODE_MONITOR_GRACE_SECONDS + 10
+        stopped_at = time.monotonic()
+        wait_until(
+            lambda: time.monotonic() - stopped_at > outage, timeout=outage + 5, what="outage"
+        )
+        assert "kube-apiserver: started" in run("start", "kube-apiserver")
+        # The node lifecycle controller marks the node (and its pods) not ready, KWOK renews
+        # the node, and the launcher re-asserts the pod: Ready again, the same pod.
+        wait_until(
+            lambda: (
+                ready_condition(get_json(handle, "node", "gpu-0"))["lastTransitionTime"] != before
+                and ready_condition(get_json(handle, "node", "gpu-0"))["status"] == "True"
+            ),
+            timeout=120,
+            what="the node marked NotReady and back",
+        )
+        wait_until(
+            lambda: (
+                ready_condition(get_json(handle, "pod", pod["metadata"]["name"]))["status"]
+                == "True"
+            ),
+            timeout=60,
+            what="the pod Ready again",
+        )
+        launcher_log = Path(extra.logs / "sim-launcher.log").read_text()
+        assert "re-asserting status of default/" in launcher_log
+
+        # A node down: its Lease stops, it turns NotReady, its simulator stops; back when up.
+        ip = get_json(handle, "pod", pod["metadata"]["name"])["status"]["podIP"]
+        simulator = wait_until(lambda: our_processes(f"--host {ip} "), what="the simulator")
+        assert "node gpu-0: down" in run("node", "down", "gpu-0")
+        wait_until(
+            lambda: ready_condition(get_json(handle, "node", "gpu-0"))["status"] != "True",
+            timeout=localcluster.NODE_MONITOR_GRACE_SECONDS + 60,
+            what="the node NotReady",
+        )
+        wait_until(
+            lambda: not any(Path(f"/proc/{pid}").exists() for pid in simulator),
+            what="the simulator stopped with its node",
+        )
+        assert "node gpu-0: up" in run("node", "up", "gpu-0")
+        handle.kubectl("wait", "--for=condition=Ready", "node/gpu-0", "--timeout=60s")
+        handle.kubectl(
+            "wait", "--for=condition=Available", "deployment/demo", "--timeout=120s", timeout=130
+        )
+        assert localcluster.status(extra)["state"] == "running"
     finally:
         localcluster.down(extra)
     assert our_processes(str(extra.root)) == []

@@ -106,28 +106,49 @@ def test_every_example_becomes_ready_with_the_right_workload(
         assert pods[0]["status"]["podIP"].startswith("127.")
 
 
-def test_spec_update_changes_the_workload_and_observed_generation(
+def test_spec_update_rolls_out_to_the_other_slot_and_observed_generation(
     cluster: ClusterHandle, operator: OperatorProcess, namespace: str
 ) -> None:
-    apply_yaml(cluster, namespace, small_model("tiny", ollama={"contextLength": 2048}))
+    """A new revision goes to the idle slot; with minRequests 0 nothing is asked of traffic,
+    so the steps pass on the smoke test alone and the new slot becomes stable."""
+    rollout = {"analysis": {"minRequests": 0}}
+    apply_yaml(
+        cluster, namespace, small_model("tiny", ollama={"contextLength": 2048}, rollout=rollout)
+    )
     wait_ready(cluster, namespace, "md/tiny")
-    apply_yaml(cluster, namespace, small_model("tiny", ollama={"contextLength": 4096}))
+    apply_yaml(
+        cluster, namespace, small_model("tiny", ollama={"contextLength": 4096}, rollout=rollout)
+    )
 
-    def updated() -> bool:
+    def context_length(deployment: str) -> str | None:
+        body = get(cluster, "deployment", "-n", namespace, deployment)
+        env = body["spec"]["template"]["spec"]["containers"][0]["env"]
+        return next((e.get("value") for e in env if e["name"] == "OLLAMA_CONTEXT_LENGTH"), None)
+
+    def promoted() -> bool:
         md = get(cluster, "md", "-n", namespace, "tiny")
-        deployment = get(cluster, "deployment", "-n", namespace, "tiny-blue")
-        env = {
-            e["name"]: e.get("value")
-            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        }
+        status = md["status"]
         return (
-            env["OLLAMA_CONTEXT_LENGTH"] == "4096"
-            and md["status"].get("observedGeneration") == md["metadata"]["generation"] == 2
+            (status.get("stable") or {}).get("slot") == "green"
+            and "canary" not in status
+            and status.get("observedGeneration") == md["metadata"]["generation"] == 2
             and condition(md, "Ready").get("observedGeneration") == 2
         )
 
-    wait_until(updated, what="new context length rolled out and observed")
+    wait_until(promoted, timeout=90, what="the new revision promoted to the green slot")
+    assert context_length("tiny-green") == "4096"
+    assert context_length("tiny-blue") == "2048"  # the old slot keeps its template, at 0
+    blue = get(cluster, "deployment", "-n", namespace, "tiny-blue")
+    assert blue["spec"]["replicas"] == 0
     wait_ready(cluster, namespace, "md/tiny")
+    reasons = [
+        e["reason"]
+        for e in get(
+            cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=tiny"
+        )["items"]
+    ]
+    for reason in ("RolloutStarted", "RolloutStep", "RolloutPromoting", "RolloutPromoted"):
+        assert reason in reasons
 
 
 def test_a_deleted_or_edited_child_is_restored(

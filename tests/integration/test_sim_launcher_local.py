@@ -33,6 +33,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []
         self.statuses = [Status(name="vllm", image="vllm/vllm-openai:v0.10.0", ready=True)]
+        self.node_labels: dict[str, str] = {"modelops.io/simulated": "true"}
 
     async def get(self, resource: Any, name: str, **_: Any) -> Any:
         return SimpleNamespace(status=SimpleNamespace(containerStatuses=self.statuses))
@@ -42,7 +43,7 @@ class FakeApi:
         self.statuses = [Status(s) for s in patch["status"]["containerStatuses"]]
 
     async def _nodes(self) -> AsyncIterator[Any]:
-        yield SimpleNamespace(metadata=SimpleNamespace(name="gpu-0"))
+        yield SimpleNamespace(metadata=SimpleNamespace(name="gpu-0", labels=self.node_labels))
 
     def list(self, resource: Any, **_: Any) -> AsyncIterator[Any]:
         return self._nodes()
@@ -185,3 +186,64 @@ async def test_children_die_when_the_launcher_is_killed() -> None:
     parent.kill()  # SIGKILL: the launcher gets no chance to clean up
     await parent.wait()
     await eventually(lambda: not alive(child_pid))
+
+
+async def test_the_status_sync_marks_a_pod_ready_again() -> None:
+    """The node lifecycle controller marked the pod NotReady (its node's Lease lapsed while
+    the API server was away): the launcher, like the kubelet, writes what it observes."""
+    api = FakeApi()
+    launcher = Launcher(api)
+    port = free_port(POD_IP)
+    pod = vllm_pod(port)
+    try:
+        await launcher.reconcile({pod.uid: pod})
+        await eventually(lambda: any(s["ready"] for s in api.container_states()))
+        written = len(api.patches)
+        await launcher.reconcile({pod.uid: pod})  # the API agrees: nothing to write
+        marked = PodInfo(**{**pod.__dict__, "ready": False})
+        await launcher.reconcile({pod.uid: marked})
+        await eventually(lambda: len(api.patches) > written)
+        conditions = api.patches[-1]["status"]["conditions"]
+        assert {c["type"]: c["status"] for c in conditions}["Ready"] == "True"
+        assert api.container_states()[-1]["ready"] is True
+    finally:
+        await launcher.stop_all()
+
+
+async def test_a_node_that_goes_down_stops_its_simulators_and_back_starts_them() -> None:
+    api = FakeApi()
+    launcher = Launcher(api)
+    port = free_port(POD_IP)
+    pod = vllm_pod(port)
+    try:
+        await launcher.reconcile({pod.uid: pod})
+        await eventually(lambda: models_at(port) == ["demo"])
+        pid = launcher.supervisors[(pod.uid, "vllm")].pid
+        assert pid is not None
+        api.node_labels = {**api.node_labels, "modelops.io/node-down": "true"}
+
+        async def stopped() -> bool:
+            await launcher.reconcile({pod.uid: pod})
+            return not launcher.supervisors
+
+        await eventually_async(stopped)
+        await eventually(lambda: not alive(pid))
+        assert models_at(port) == []
+        api.node_labels = {"modelops.io/simulated": "true"}
+
+        async def started() -> bool:
+            await launcher.reconcile({pod.uid: pod})
+            return bool(launcher.supervisors)
+
+        await eventually_async(started)
+        await eventually(lambda: models_at(port) == ["demo"])
+    finally:
+        await launcher.stop_all()
+
+
+async def eventually_async(check: Callable[[], Any], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)

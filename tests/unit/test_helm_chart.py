@@ -113,12 +113,15 @@ def test_default_render_has_every_piece(helm: Path) -> None:
             "ConfigMap",  # router settings
             "Deployment",
             "Deployment",
+            "NetworkPolicy",  # operator pods
+            "NetworkPolicy",  # router pods
             "PodDisruptionBudget",
-            "Role",  # operator: the router ConfigMap
+            "Role",  # operator: the router ConfigMap and the router pods
             "RoleBinding",
             "Role",  # router: its ConfigMap
             "RoleBinding",
-            "Service",
+            "Service",  # router
+            "Service",  # operator metrics
             "ServiceAccount",
             "ServiceAccount",
         ]
@@ -138,7 +141,7 @@ def test_default_render_has_every_piece(helm: Path) -> None:
     assert f"--config-namespace={RELEASE_NAMESPACE}" in router_args
     assert container(router)["image"] == "ghcr.io/modelops/modelops:0.1.0"
     assert container(operator)["image"] == container(router)["image"]
-    service = one(docs, "Service")
+    service = one(docs, "Service", "-router")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert container(router)["ports"][0] == {
         "name": "http",
@@ -163,8 +166,11 @@ def test_pods_are_locked_down_and_probed(helm: Path, values: list[str]) -> None:
         assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert main["resources"]["requests"]["memory"]
         assert main["resources"]["limits"]["memory"]
-        if deployment["metadata"]["name"].endswith("-router"):
-            assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        if deployment["metadata"]["name"].endswith("-operator"):
+            ready = next(p for p in main["ports"] if p["name"] == "ready")
+            assert main["readinessProbe"]["httpGet"]["port"] == "ready"
+            assert f"--readiness=http://0.0.0.0:{ready['containerPort']}/readyz" in main["args"]
 
 
 def test_no_wildcards_and_no_secrets_beyond_the_api_keys(helm: Path) -> None:
@@ -205,13 +211,13 @@ def test_watched_namespaces_get_roles_and_nothing_cluster_wide_but_discovery(hel
         bindings = [d for d in find(docs, "RoleBinding") if d["metadata"]["namespace"] == namespace]
         assert {b["subjects"][0]["namespace"] for b in bindings} == {RELEASE_NAMESPACE}
     # NetworkPolicies follow the watched namespaces by default.
-    policies = find(docs, "NetworkPolicy")
+    policies = find(docs, "NetworkPolicy", "-runtimes")
     assert sorted(p["metadata"]["namespace"] for p in policies) == ["team-a", "team-b"]
 
 
 def test_runtime_network_policy_admits_only_the_router_and_limits_egress(helm: Path) -> None:
     docs = render(helm, "--set", "networkPolicy.modelNamespaces={ai}")
-    policy = one(docs, "NetworkPolicy")
+    policy = one(docs, "NetworkPolicy", "-runtimes")
     # The labels the operator puts on every runtime pod.
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/managed-by": MANAGED_BY,
@@ -239,9 +245,10 @@ def test_runtime_network_policy_admits_only_the_router_and_limits_egress(helm: P
             "networkPolicy.modelPull.allowAllEgress=true",
         ),
         "NetworkPolicy",
+        "-runtimes",
     )
     assert {} in open_egress["spec"]["egress"]
-    pull = find(render(helm, "-f", str(ALL_VALUES)), "NetworkPolicy")[0]
+    pull = find(render(helm, "-f", str(ALL_VALUES)), "NetworkPolicy", "-runtimes")[0]
     cidrs = [peer["ipBlock"]["cidr"] for peer in pull["spec"]["egress"][1]["to"]]
     assert cidrs == ["10.20.0.0/16", "2001:db8::/32"]
 
@@ -264,22 +271,139 @@ def test_all_values_render_every_optional_piece(helm: Path) -> None:
         "maxUnavailable": 1,
         "selector": router["spec"]["selector"],
     }
-    monitor = one(docs, "ServiceMonitor")
+    monitor = one(docs, "ServiceMonitor", "-router")
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert one(docs, "Service")["spec"]["type"] == "LoadBalancer"
+    assert one(docs, "Service", "-router")["spec"]["type"] == "LoadBalancer"
     settings = one(docs, "ConfigMap", "-router-settings")["data"]["router-settings.yaml"]
     config = parse_router_config_yaml(settings)
     assert config.auth.enabled
     assert config.auth.secret_ref is not None
     assert config.auth.secret_ref.name == "modelops-api-keys"
     assert config.demotion_window_seconds == 120
+    assert config.hold_seconds == 600
     assert config.default_model == "llama3.1-8b-instruct"
-    assert sorted(p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy")) == [
+    assert sorted(p["metadata"]["namespace"] for p in find(docs, "NetworkPolicy", "-runtimes")) == [
         "ai-batch",
         "ai-prod",
         "ai-staging",
     ]
+
+
+RUNTIME_LABELS = {
+    "app.kubernetes.io/managed-by": MANAGED_BY,
+    "app.kubernetes.io/component": COMPONENT,
+}
+ENGINE_PORTS = {8000, 11434}
+
+
+def tcp_ports(rule: Doc) -> set[int]:
+    return {p["port"] for p in rule["ports"] if p["protocol"] == "TCP"}
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(ALL_VALUES)]], ids=["defaults", "all-values"])
+def test_operator_network_policy_allows_exactly_probes_api_router_metrics_and_smoke_tests(
+    helm: Path, values: list[str]
+) -> None:
+    docs = render(helm, "--set", "networkPolicy.modelNamespaces={ai}", *values)
+    operator = one(docs, "Deployment", "-operator")
+    router = one(docs, "Deployment", "-router")
+    policy = one(docs, "NetworkPolicy", "-operator")
+    assert policy["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"] == operator["spec"]["selector"]["matchLabels"]
+    )
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    # Ingress: the probe and metrics ports only (the kubelet probes from the node).
+    [ingress] = policy["spec"]["ingress"]
+    probe_ports = {p["containerPort"] for p in container(operator)["ports"]}
+    assert tcp_ports(ingress) == probe_ports
+    assert "from" not in ingress
+    dns, api, metrics, smoke = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert tcp_ports(api) <= {443, 6443}
+    # The router pods' port, where it serves /metrics; nothing else of theirs.
+    router_port = container(router)["ports"][0]["containerPort"]
+    assert tcp_ports(metrics) == {router_port}
+    assert [peer["podSelector"]["matchLabels"] for peer in metrics["to"]] == [
+        router["spec"]["selector"]["matchLabels"]
+    ]
+    # The runtime pods' engine ports, in the model namespaces: the smoke test.
+    assert tcp_ports(smoke) == ENGINE_PORTS
+    assert [
+        (peer["namespaceSelector"]["matchLabels"], peer["podSelector"]["matchLabels"])
+        for peer in smoke["to"]
+    ] == [
+        (
+            {"kubernetes.io/metadata.name": ns},
+            RUNTIME_LABELS,
+        )
+        for ns in ["ai"]
+    ]
+
+
+def test_router_network_policy_admits_clients_and_the_operator_and_reaches_runtimes(
+    helm: Path,
+) -> None:
+    docs = render(helm, "--set", "networkPolicy.modelNamespaces={ai}")
+    router = one(docs, "Deployment", "-router")
+    policy = one(docs, "NetworkPolicy", "-router")
+    assert policy["spec"]["podSelector"]["matchLabels"] == router["spec"]["selector"]["matchLabels"]
+    [ingress] = policy["spec"]["ingress"]
+    assert tcp_ports(ingress) == {container(router)["ports"][0]["containerPort"]}
+    assert "from" not in ingress  # default: the front door takes any client
+    dns, api, runtimes = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert tcp_ports(api) == {443, 6443}
+    assert "to" not in api  # no API server CIDR given: those ports anywhere
+    assert tcp_ports(runtimes) == ENGINE_PORTS
+    assert runtimes["to"][0]["podSelector"]["matchLabels"] == RUNTIME_LABELS
+
+    docs = render(helm, "-f", str(ALL_VALUES))
+    policy = one(docs, "NetworkPolicy", "-router")
+    operator = one(docs, "Deployment", "-operator")
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert sources == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}},
+        {"podSelector": {"matchLabels": operator["spec"]["selector"]["matchLabels"]}},
+    ]
+    api = policy["spec"]["egress"][1]
+    assert api == {
+        "ports": [{"protocol": "TCP", "port": 6443}],
+        "to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}],
+    }
+    namespaces = [p["namespaceSelector"]["matchLabels"] for p in policy["spec"]["egress"][2]["to"]]
+    assert namespaces == [
+        {"kubernetes.io/metadata.name": ns} for ns in ("ai-prod", "ai-staging", "ai-batch")
+    ]
+
+
+def test_without_model_namespaces_operator_and_router_reach_runtimes_anywhere(helm: Path) -> None:
+    docs = render(helm)  # watches every namespace, lists none
+    assert find(docs, "NetworkPolicy", "-runtimes") == []
+    for name in ("-operator", "-router"):
+        runtimes = one(docs, "NetworkPolicy", name)["spec"]["egress"][-1]
+        assert runtimes["to"] == [
+            {"namespaceSelector": {}, "podSelector": {"matchLabels": RUNTIME_LABELS}}
+        ]
+        assert tcp_ports(runtimes) == ENGINE_PORTS
+
+
+def test_network_policies_off_renders_none(helm: Path) -> None:
+    docs = render(helm, "-f", str(ALL_VALUES), "--set", "networkPolicy.enabled=false")
+    assert find(docs, "NetworkPolicy") == []
+
+
+def test_the_operator_reads_the_router_pods_of_its_namespace_only(helm: Path) -> None:
+    docs = render(helm, "--set", "watchNamespaces={team-a}")
+    own = [
+        rule
+        for doc, rule in rules_of(docs)
+        if doc["kind"] == "Role"
+        and doc["metadata"]["namespace"] == RELEASE_NAMESPACE
+        and doc["metadata"]["name"].endswith("-operator-router-config")
+    ]
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]} in own
 
 
 def test_default_router_settings_parse_and_roll_the_operator(helm: Path) -> None:
@@ -309,6 +433,12 @@ def test_default_router_settings_parse_and_roll_the_operator(helm: Path) -> None
             "/router/settings/retries/maxAttempts",
         ),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"router": {"settings": {"holdSeconds": 0}}}, "/router/settings/holdSeconds"),
+        ({"operator": {"metrics": {"port": 0}}}, "/operator/metrics/port"),
+        (
+            {"operator": {"serviceMonitor": {"interval": "often"}}},
+            "/operator/serviceMonitor/interval",
+        ),
     ],
 )
 def test_values_of_the_wrong_shape_fail_on_the_schema(
@@ -329,6 +459,17 @@ def test_values_of_the_wrong_shape_fail_on_the_schema(
     ("args", "message"),
     [
         (["--set", "operator.replicas=2"], "operator.replicas > 1 needs operator.ha.enabled"),
+        (
+            ["--set", "operator.metrics.port=8081"],
+            "operator.metrics.port must differ from operator.livenessPort",
+        ),
+        (
+            [
+                *("--set", "operator.metrics.enabled=false"),
+                *("--set", "operator.serviceMonitor.enabled=true"),
+            ],
+            "operator.serviceMonitor.enabled needs operator.metrics.enabled",
+        ),
         (
             [
                 *("--set", "router.autoscaling.enabled=true"),
@@ -370,3 +511,37 @@ def test_chart_version_matches_the_package() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
+
+
+def test_operator_metrics_port_service_and_service_monitor(helm: Path) -> None:
+    docs = render(helm)
+    operator = one(docs, "Deployment", "-operator")
+    args = container(operator)["args"]
+    assert "--metrics-port=9090" in args
+    assert "--metrics-host=0.0.0.0" in args  # Prometheus scrapes the pod IP
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container(operator)[
+        "ports"
+    ]
+    service = one(docs, "Service", "-operator-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == operator["spec"]["selector"]["matchLabels"]
+    assert find(docs, "ServiceMonitor") == []  # off by default: needs the Prometheus Operator
+
+    docs = render(helm, "-f", str(ALL_VALUES))
+    operator = one(docs, "Deployment", "-operator")
+    assert "--metrics-port=9191" in container(operator)["args"]
+    monitor = one(docs, "ServiceMonitor", "-operator")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    service = one(docs, "Service", "-operator-metrics")
+    selected = monitor["spec"]["selector"]["matchLabels"].items()
+    assert selected <= service["metadata"]["labels"].items()  # the monitor finds the Service
+
+    docs = render(helm, "--set", "operator.metrics.enabled=false")
+    operator = one(docs, "Deployment", "-operator")
+    assert not any(a.startswith("--metrics-port") for a in container(operator)["args"])
+    assert [p["name"] for p in container(operator)["ports"]] == ["health", "ready"]
+    assert find(docs, "Service", "-operator-metrics") == []

@@ -109,6 +109,12 @@ app.kubernetes.io/component: router
 {{- if and .Values.router.autoscaling.enabled (gt (int .Values.router.autoscaling.minReplicas) (int .Values.router.autoscaling.maxReplicas)) -}}
 {{- fail "router.autoscaling.minReplicas must be <= router.autoscaling.maxReplicas" -}}
 {{- end -}}
+{{- if and .Values.operator.metrics.enabled (eq (int .Values.operator.metrics.port) (int .Values.operator.livenessPort)) -}}
+{{- fail "operator.metrics.port must differ from operator.livenessPort" -}}
+{{- end -}}
+{{- if and .Values.operator.serviceMonitor.enabled (not .Values.operator.metrics.enabled) -}}
+{{- fail "operator.serviceMonitor.enabled needs operator.metrics.enabled" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* What the operator does in a namespace it reconciles (see docs/install.md). */}}

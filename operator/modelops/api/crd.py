@@ -180,6 +180,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {
+        "name": "Canary",
+        "type": "integer",
+        "description": "Percent of traffic on the canary; empty when no rollout runs",
+        "jsonPath": ".status.canary.weight",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {
         "name": "Source",

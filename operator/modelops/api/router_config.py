@@ -24,12 +24,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from modelops.api.engines import ENGINE_FACTS
+
 Engine = Literal["vllm", "ollama"]
 BackendApi = Literal["openai", "ollama"]
 TrackName = Literal["stable", "canary"]
 
-DEFAULT_PORTS: Mapping[str, int] = {"vllm": 8000, "ollama": 11434}
-DEFAULT_APIS: Mapping[str, BackendApi] = {"vllm": "openai", "ollama": "ollama"}
+DEFAULT_PORTS: Mapping[str, int] = {name: facts.port for name, facts in ENGINE_FACTS.items()}
+DEFAULT_APIS: Mapping[str, BackendApi] = {name: facts.api for name, facts in ENGINE_FACTS.items()}
 CONFIGMAP_KEY = "config.yaml"
 # libyaml's C emitter/parser when present: pure-Python YAML of a config with hundreds of models
 # took a third of the operator's CPU in the scale benchmark.
@@ -91,6 +93,10 @@ class ModelRoute(_Model):
     timeouts: Timeouts | None = None
     # The model emits `<think>...</think>` reasoning in its content.
     reasoning: bool = False
+    # The model may be at zero replicas (autoscaling with minReplicas 0): while it has no usable
+    # endpoint, and no model of the request's chain has one, requests wait for one (at most the
+    # router's `holdSeconds`) instead of failing.
+    scale_to_zero: bool = False
 
     @property
     def backend_port(self) -> int:
@@ -163,6 +169,8 @@ class RouterConfig(_Model):
     openai_reasoning: Literal["separate", "keep"] = "separate"
     # Model used when a request names none (TGI clients never do).
     default_model: str | None = None
+    # How long a request for a model at zero may wait for an endpoint; then a 503 + Retry-After.
+    hold_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     def timeouts_for(self, served_name: str) -> Timeouts:
         route = self.models.get(served_name)

@@ -13,11 +13,13 @@ operator (`effective_*` helpers below) and documented in the schema descriptions
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.wire import (
     DNS_SUBDOMAIN_PATTERN,
     LABEL_VALUE_PATTERN,
@@ -35,12 +37,7 @@ from modelops.api.wire import (
 Engine = Literal["vllm", "ollama"]
 ENGINES: tuple[Engine, ...] = ("vllm", "ollama")
 
-# Pinned, real upstream tags. Bumping one changes the revision of every ModelDeployment that
-# relies on the default, i.e. it triggers a rollout: that is intended.
-DEFAULT_IMAGES: dict[str, str] = {
-    "vllm": "vllm/vllm-openai:v0.10.1",
-    "ollama": "ollama/ollama:0.6.8",
-}
+DEFAULT_IMAGES: dict[str, str] = {name: facts.default_image for name, facts in ENGINE_FACTS.items()}
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 TASK_PREFIX = "task:"
@@ -300,23 +297,73 @@ class Routing(WireModel):
 
 
 class RolloutStep(WireModel):
+    """One canary step: a share of the traffic, held for a pause, then judged."""
+
     weight: int = Field(ge=1, le=100, description="Percent of traffic sent to the new revision.")
     pause: str = Field(
         default="0s",
         pattern=PAUSE_PATTERN,
         max_length=16,
-        description="How long to hold this step before the next, e.g. 60s or 2m.",
+        description="How long to hold this step before judging it, e.g. 60s or 2m. The canary "
+        "is rolled back as soon as minRequests is reached and a check fails, pause or not.",
     )
 
 
 class RolloutAnalysis(WireModel):
-    max_error_rate: float = Field(default=0.05, ge=0, le=1)
-    max_p95_seconds: float = Field(default=10.0, gt=0)
-    min_requests: int = Field(default=20, ge=0)
+    """What a canary must show on real traffic, over each step's window, to go on."""
+
+    min_requests: int = Field(
+        default=20,
+        ge=0,
+        le=1_000_000,
+        description="Canary requests needed before a step can be judged. Too few at the end of "
+        "a pause hold the step (status says how many are missing) until the progress deadline.",
+    )
+    max_error_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Highest share of failed canary requests (5xx, broken connections, "
+        "timeouts; those retried on stable count too).",
+    )
+    max_p95_seconds: float = Field(
+        default=10.0, gt=0, description="Highest 95th percentile canary request latency."
+    )
+    max_ttft_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        alias="maxTTFTSeconds",
+        description="Highest 95th percentile time to first token of streamed canary requests.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=1.5,
+        gt=0,
+        description="Highest canary p95 latency relative to the stable's over the same window "
+        "(judged when the stable has requests too). Null disables the comparison.",
+    )
+
+
+class SmokeTest(WireModel):
+    """One short chat request sent by the operator to each new pod before any user traffic."""
+
+    enabled: bool = Field(default=True, description="Run the smoke test (default true).")
+    prompt: str = Field(
+        default="Say OK", min_length=1, max_length=4096, description="The user message sent."
+    )
+    expect: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Text the answer must contain (case-insensitive); any non-empty answer "
+        "passes when unset.",
+    )
+    max_tokens: int = Field(default=16, ge=1, le=4096, description="max_tokens of the request.")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Time the pod has to answer."
+    )
 
 
 class Rollout(WireModel):
-    """Blue/green canary steps. Accepted and validated today; not acted on yet."""
+    """How a new revision (any change that shapes the pod) reaches users."""
 
     model_config = _config(
         [
@@ -328,8 +375,50 @@ class Rollout(WireModel):
         ]
     )
 
-    steps: list[RolloutStep] = Field(default_factory=list, max_length=10)
-    analysis: RolloutAnalysis | None = None
+    strategy: Literal["Canary", "Recreate"] = Field(
+        default="Canary",
+        description="Canary: the new revision starts in the idle blue/green slot and takes "
+        "traffic step by step, judged on metrics. Recreate: the serving pods are replaced in "
+        "place, which means downtime while the new ones start.",
+    )
+    capacity: Literal["Surge", "Reuse", "Auto"] = Field(
+        default="Auto",
+        description="Where the canary's GPUs come from. Surge: extra pods beside the stable "
+        "ones. Reuse: one stable replica is taken away for each canary replica (needs at least "
+        "two stable replicas). Auto: surge, and reuse when the canary cannot be scheduled for "
+        "lack of GPUs.",
+    )
+    steps: list[RolloutStep] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Canary steps, strictly increasing weights. Empty: 10, 50 and 100 percent "
+        "with no pause. After the last step the canary is promoted.",
+    )
+    analysis: RolloutAnalysis | None = Field(
+        default=None, description="Checks each step must pass (defaults apply when unset)."
+    )
+    smoke_test: SmokeTest | None = Field(
+        default=None, description="The request every new pod must answer first."
+    )
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86_400,
+        description="Time the new slot has to become Ready, and each step to collect "
+        "minRequests after its pause; past it the rollout is rolled back.",
+    )
+    drain_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="After promotion, how long the old slot keeps its pods for requests still "
+        "in flight (it stops earlier when none are) before it goes to 0 replicas.",
+    )
+    paused: bool = Field(
+        default=False,
+        description="Hold the rollout at its current step (also: annotation "
+        "modelops.io/rollout-paused=true, or `modelops rollout pause`).",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -340,28 +429,136 @@ class Rollout(WireModel):
         return value
 
 
-class Autoscaling(WireModel):
-    """Replica autoscaling on in-flight requests. Accepted and validated today; not acted on yet."""
+class ScaleUp(WireModel):
+    """How fast replicas are added."""
 
-    model_config = _config(
-        [
-            {
-                "rule": "self.minReplicas <= self.maxReplicas",
-                "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
-            }
-        ]
+    window_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="Load is averaged over this window before it is divided by the target: "
+        "short, so that a load step is answered within two intervals.",
+    )
+    stabilization_window_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="A larger count must have been recommended for this long (the lowest "
+        "recommendation of the window is used), so that a spike shorter than it adds nothing.",
+    )
+    max_step: int = Field(
+        default=4, ge=1, le=1000, description="At most this many replicas added per interval."
     )
 
-    enabled: bool = False
-    min_replicas: int = Field(default=1, ge=0, le=1000)
-    max_replicas: int = Field(default=4, ge=1, le=1000)
-    target_in_flight: int = Field(default=8, ge=1, le=10_000)
+
+class ScaleDown(WireModel):
+    """How slowly replicas are removed."""
+
+    window_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Load is averaged over this (longer) window for scale-down recommendations.",
+    )
+    stabilization_window_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="Replicas are removed only when every recommendation of this window was "
+        "lower; the highest of them is used. Guards against flapping under noisy load.",
+    )
+    max_step: int = Field(
+        default=1, ge=1, le=1000, description="At most this many replicas removed per interval."
+    )
+
+
+AUTOSCALING_RULES: list[dict[str, str]] = [
+    {
+        "rule": "self.minReplicas <= self.maxReplicas",
+        "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+    },
+    {
+        # A duration of the pause grammar is positive exactly when one of its digits is.
+        "rule": "self.scaleToZeroAfter.matches('[1-9]')",
+        "message": "autoscaling.scaleToZeroAfter must be a positive duration such as 15m",
+    },
+]
+
+
+class Autoscaling(WireModel):
+    """Replica autoscaling on load. The operator writes its decision to status.desiredReplicas
+    and applies it to the workloads; spec.replicas is then ignored and never written."""
+
+    model_config = _config(AUTOSCALING_RULES)
+
+    enabled: bool = Field(
+        default=False,
+        description="Scale on load. Leave false to scale by hand or with an HPA/KEDA on the "
+        "scale subresource (spec.replicas).",
+    )
+    min_replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Fewest replicas. 0 lets an idle model sleep (see scaleToZeroAfter); the "
+        "router holds requests for it until a replica is ready.",
+    )
+    max_replicas: int = Field(default=4, ge=1, le=1000, description="Most replicas.")
+    target_in_flight: int = Field(
+        default=8,
+        ge=1,
+        le=10_000,
+        description="Requests per replica (running + waiting, and those the router holds): "
+        "desired = ceil(in-flight / targetInFlight).",
+    )
+    target_waiting: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="vLLM only (ignored for Ollama): waiting requests per replica "
+        "(vllm:num_requests_waiting); the larger of the signals' counts wins.",
+    )
+    target_kv_cache: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        alias="targetKVCache",
+        description="vLLM only (ignored for Ollama): KV-cache usage per replica, 0-1 "
+        "(vllm:kv_cache_usage_perc); the larger of the signals' counts wins.",
+    )
+    scale_up: ScaleUp = Field(default_factory=ScaleUp, json_schema_extra={"default": {}})
+    scale_down: ScaleDown = Field(default_factory=ScaleDown, json_schema_extra={"default": {}})
+    scale_to_zero_after: str = Field(
+        default="15m",
+        pattern=PAUSE_PATTERN,
+        min_length=2,
+        max_length=16,
+        description="With minReplicas 0: how long the model must be idle (no request in flight "
+        "or held) before its last replica is removed, e.g. 15m or 1h30m.",
+    )
+    interval_seconds: int = Field(
+        default=5, ge=1, le=300, description="How often the load is read and a decision made."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
+        messages = [rule["message"] for rule in AUTOSCALING_RULES]
         if self.min_replicas > self.max_replicas:
-            raise ValueError("autoscaling.minReplicas must be <= autoscaling.maxReplicas")
+            raise ValueError(messages[0])
+        if self.scale_to_zero_after_seconds() <= 0:
+            raise ValueError(messages[1])
         return self
+
+    def scale_to_zero_after_seconds(self) -> int:
+        return pause_seconds(self.scale_to_zero_after)
+
+
+def pause_seconds(text: str) -> int:
+    """`1h30m`, `15m`, `45s` (PAUSE_PATTERN) in seconds; 0 for the empty string."""
+    seconds = 0
+    for amount, unit in re.findall(r"([0-9]+)([hms])", text):
+        seconds += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,10 +653,17 @@ class ModelDeploymentSpec(WireModel):
     ollama: OllamaSettings | None = None
     routing: Routing | None = None
     rollout: Rollout | None = Field(
-        default=None, description="Canary steps for new revisions. Validated; not acted on yet."
+        default=None,
+        description="How new revisions are rolled out (blue/green canary by default).",
     )
     autoscaling: Autoscaling | None = Field(
         default=None, description="Load-based replica autoscaling. Validated; not acted on yet."
+    )
+    mount_service_account_token: bool = Field(
+        default=False,
+        description="Mount the namespace's default ServiceAccount token into the runtime pods. "
+        "Off by default: vLLM and Ollama never call the Kubernetes API, and a compromised model "
+        "server should hold no credential.",
     )
 
     @field_validator("env")

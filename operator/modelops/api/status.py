@@ -104,17 +104,34 @@ class CanaryStatus(WireModel):
         default=None, description="When the current step (or phase) began."
     )
     phase: CanaryPhase = Field(default="Starting", description="Where the rollout stands.")
+    capacity: Literal["Surge", "Reuse"] = Field(
+        default="Surge",
+        description="Surge: the canary runs beside all stable replicas. Reuse: stable replicas "
+        "make room for it (chosen when GPUs are short, see spec.rollout.capacity).",
+    )
     analysis: CanaryAnalysis | None = Field(
         default=None, description="Figures of both tracks over the current window."
     )
     rollout_hash: str = Field(
         default="",
         max_length=63,
-        description="Hash of spec.rollout when this rollout started: an edited step list is noticed.",
+        description="Hash of spec.rollout when this rollout started (an edited step list "
+        "is noticed).",
     )
     started_at: datetime | None = Field(
         default=None, description="When this rollout began (the progress deadline counts from it)."
     )
+
+
+class FailedRollout(WireModel):
+    """A revision that was rolled back, and why."""
+
+    revision: str = Field(max_length=63, description="The revision that was rolled back.")
+    reason: str = Field(
+        max_length=64, description="RolledBack, SmokeTestFailed, ProgressDeadlineExceeded, Aborted."
+    )
+    message: str = Field(default="", max_length=1024, description="The failing figure, in words.")
+    at: datetime | None = Field(default=None, description="When it was rolled back.")
 
 
 class ModelDeploymentStatus(WireModel):
@@ -141,8 +158,54 @@ class ModelDeploymentStatus(WireModel):
     canary: CanaryStatus | None = Field(
         default=None, description="The rollout in progress, when there is one."
     )
-    failed_revision: str | None = Field(
+    failed_rollout: FailedRollout | None = Field(
         default=None,
-        max_length=63,
-        description="A revision that was rolled back; not retried until the spec changes again.",
+        description="The last rollout that was rolled back; its revision is not retried until "
+        "the spec changes again.",
     )
+    autoscaler: AutoscalerStatus | None = Field(
+        default=None,
+        description="The autoscaler's memory and its last look at the load (autoscaling.enabled).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoscaling
+
+
+SCALING_LIMITED = "ScalingLimited"
+
+
+class AutoscalerStatus(WireModel):
+    """What the autoscaler must remember across operator restarts, and what it last saw.
+
+    The load samples of the averaging windows live in the operator's memory (lost on restart,
+    which only delays the next scale-down: a short history never removes replicas)."""
+
+    last_scale_time: datetime | None = Field(
+        default=None, description="When the autoscaler last changed desiredReplicas."
+    )
+    idle_since: datetime | None = Field(
+        default=None,
+        description="Since when nothing has been in flight or held (drives scaleToZeroAfter).",
+    )
+    recommendation: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas the load asked for at the last look, before min/max, the step "
+        "limits and GPU capacity.",
+    )
+    load: float | None = Field(
+        default=None,
+        ge=0,
+        description="In-flight plus held requests over the scale-up window, at the last look.",
+    )
+    holding: int | None = Field(
+        default=None, ge=0, description="Requests the router held for lack of a replica."
+    )
+    unreadable_pods: int = Field(
+        default=0, ge=0, description="Ready pods whose metrics could not be read at the last look."
+    )
+
+
+ModelDeploymentStatus.model_rebuild()

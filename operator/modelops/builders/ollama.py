@@ -11,9 +11,11 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.spec import ModelDeploymentSpec
 
-PORT = 11434
+FACTS = ENGINE_FACTS["ollama"]
+PORT = FACTS.port
 CACHE_MOUNT_PATH = "/root/.ollama"
 SERVER_WAIT_SECONDS = 120
 STARTUP_PERIOD_SECONDS = 5
@@ -49,7 +51,7 @@ def builtin_env(spec: ModelDeploymentSpec) -> list[dict[str, Any]]:
 
 def _probe(period: int, failures: int, timeout: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": "/", "port": "http"},
+        "httpGet": {"path": FACTS.health_path, "port": "http"},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": timeout,

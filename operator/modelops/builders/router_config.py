@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from modelops.api.resource import ModelDeployment
 from modelops.api.router_config import (
@@ -20,10 +21,23 @@ from modelops.api.router_config import (
     drop_models_with_problems,
     find_problems,
 )
-from modelops.builders.common import LABEL_MODEL, LABEL_SLOT, Slot
+from modelops.builders.common import LABEL_MODEL, LABEL_REVISION, LABEL_SLOT, Slot
 from modelops.builders.workload import engine_port
 
 Key = tuple[str, str]  # (namespace, name)
+
+
+CANARY_SUFFIX = "-canary"
+
+
+@dataclass(frozen=True)
+class SlotTrack:
+    """One track of a model as the reconcile's plan decided it."""
+
+    name: Literal["stable", "canary"]
+    slot: Slot
+    revision: str
+    weight: int
 
 
 @dataclass(frozen=True)
@@ -31,7 +45,8 @@ class RoutedModel:
     key: Key
     created: str  # metadata.creationTimestamp (RFC 3339 sorts as text)
     md: ModelDeployment
-    stable_slot: Slot
+    tracks: tuple[SlotTrack, ...]
+    canary_alias: SlotTrack | None = None  # `<served>-canary` reaches only the new slot
 
 
 @dataclass(frozen=True)
@@ -45,24 +60,52 @@ def backend_model(md: ModelDeployment) -> str:
     return md.spec.model if md.spec.engine == "ollama" else md.served_name
 
 
+def track(name: str, slot_track: SlotTrack, *, weight: int | None = None) -> Track:
+    selector = {
+        LABEL_MODEL: name,
+        LABEL_SLOT: slot_track.slot,
+        LABEL_REVISION: slot_track.revision,
+    }
+    return Track(
+        name=slot_track.name,
+        selector=selector,
+        weight=slot_track.weight if weight is None else weight,
+        revision=slot_track.revision,
+    )
+
+
 def model_route(model: RoutedModel) -> ModelRoute:
     md = model.md
     namespace, name = model.key
     routing = md.spec.routing
+    autoscaling = md.spec.autoscaling
     timeouts = None
     if routing is not None and routing.timeout_seconds is not None:
         seconds = float(routing.timeout_seconds)
         timeouts = Timeouts(interactive_seconds=seconds, long_seconds=seconds)
-    selector = {LABEL_MODEL: name, LABEL_SLOT: model.stable_slot}
     return ModelRoute(
         namespace=namespace,
         engine=md.spec.engine,
         backend_model=backend_model(md),
         port=engine_port(md.spec.engine),
-        tracks=[Track(name="stable", selector=selector, weight=100)],
+        tracks=[track(name, t) for t in model.tracks],
         fallback=list(routing.fallback) if routing else [],
         timeouts=timeouts,
+        # The router holds requests for it while it sleeps at zero (scale from zero).
+        scale_to_zero=autoscaling is not None
+        and autoscaling.enabled
+        and autoscaling.min_replicas == 0,
     )
+
+
+def canary_route(model: RoutedModel, route: ModelRoute) -> ModelRoute | None:
+    """The `-canary` alias: the model's route with only the new slot, and no fallback (a
+    canary that cannot answer must say so, not hide behind another model)."""
+    if model.canary_alias is None:
+        return None
+    canary = track(model.key[1], model.canary_alias, weight=100)
+    stable_named = canary.model_copy(update={"name": "stable"})
+    return route.model_copy(update={"tracks": [stable_named], "fallback": []})
 
 
 def build_router_plan(
@@ -74,6 +117,7 @@ def build_router_plan(
     problems: dict[Key, list[str]] = {m.key: [] for m in ordered}
     routes: dict[str, ModelRoute] = {}
     tasks: dict[str, list[str]] = {}
+    aliases: dict[str, tuple[Key, ModelRoute]] = {}
     for model in ordered:
         served = model.md.served_name
         if served in owners:
@@ -84,8 +128,16 @@ def build_router_plan(
             continue
         owners[served] = model.key
         routes[served] = model_route(model)
+        alias_route = canary_route(model, routes[served])
+        if alias_route is not None:
+            aliases[served + CANARY_SUFFIX] = (model.key, alias_route)
         for task in model.md.spec.routing.tasks if model.md.spec.routing else []:
             tasks.setdefault(task, []).append(served)
+    for alias, (key, route) in aliases.items():
+        if alias in routes:  # a real model is served under that name: it wins
+            problems[key].append(f"the canary alias {alias!r} is taken by another model")
+            continue
+        routes[alias] = route
     config = (base or RouterConfig()).model_copy(update={"models": routes, "tasks": tasks})
     found = find_problems(config)
     for problem in found:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.spec import ModelDeploymentSpec
 
-PORT = 8000
+FACTS = ENGINE_FACTS["vllm"]
+PORT = FACTS.port
 # The Hugging Face cache inside the image ($HOME is /root); weights land here.
 CACHE_MOUNT_PATH = "/root/.cache/huggingface"
 SHM_VOLUME = "dshm"
@@ -64,7 +66,7 @@ def build_args(spec: ModelDeploymentSpec, *, served_name: str) -> list[str]:
 
 def _probe(period: int, failures: int, timeout: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": "/health", "port": "http"},
+        "httpGet": {"path": FACTS.health_path, "port": "http"},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": timeout,

@@ -70,6 +70,7 @@ def build_pod_spec(spec: ModelDeploymentSpec, *, name: str, served_name: str) ->
         # Service links inject FOO_PORT=tcp://... variables; a Service named `vllm` would
         # produce VLLM_PORT, which vLLM reads as its own setting and crashes on.
         "enableServiceLinks": False,
+        "automountServiceAccountToken": spec.mount_service_account_token,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
     if volumes:
@@ -124,15 +125,18 @@ def build_deployment(
             # cluster does not have, and would sit Pending forever while the old pod keeps its
             # GPU. maxSurge 0 replaces pods one at a time inside the capacity already held.
             # Zero-downtime version changes are the job of the blue/green slots, not of this.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
-            },
+            "strategy": _strategy(spec),
             "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
             "progressDeadlineSeconds": startup_budget + PROGRESS_MARGIN_SECONDS,
             "template": template,
         },
     }
+
+
+def _strategy(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    if spec.rollout is not None and spec.rollout.strategy == "Recreate":
+        return {"type": "Recreate"}  # the user chose downtime over two versions at once
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
 def build_children(

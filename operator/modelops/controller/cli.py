@@ -44,6 +44,11 @@ def register(subparsers: Any) -> None:
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz"
     )
     parser.add_argument(
+        "--readiness",
+        metavar="URL",
+        help="serve a readiness probe, e.g. http://0.0.0.0:8082/readyz (200 once started)",
+    )
+    parser.add_argument(
         "--peering",
         metavar="NAME",
         help="kopf peering name for HA (default: standalone, one replica)",
@@ -53,6 +58,32 @@ def register(subparsers: Any) -> None:
         type=int,
         help="peering priority (default: random per process, so that replicas "
         "of one Deployment never tie; kopf pauses every replica on a tie)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (default: off)"
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--router-namespace",
+        help="namespace of the router pods the operator scrapes for the rollout analysis and "
+        "the autoscaler (found by the labels app.kubernetes.io/component=router, "
+        "app.kubernetes.io/part-of=modelops; default: --router-config-namespace)",
+    )
+    parser.add_argument(
+        "--router-metrics-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also scrape this router /metrics URL (a local or standalone router; repeatable)",
+    )
+    parser.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often routers and vLLM pods are scraped (default 1)",
     )
     parser.add_argument("--verbose", "-v", action="store_true")
     parser.set_defaults(handler=run)
@@ -89,8 +120,21 @@ def run(args: argparse.Namespace) -> int:
             router_config_name=args.router_config_name,
             kubeconfig=args.kubeconfig,
             router_settings=settings,
+            metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port,
+            router_namespace=args.router_namespace,
+            router_metrics_urls=tuple(args.router_metrics_url),
+            telemetry_interval_seconds=args.telemetry_interval,
         ),
     )
+    if args.readiness:
+        from modelops.controller import readiness
+
+        try:
+            readiness.register(registry, args.readiness)
+        except ValueError as error:
+            print(f"modelops operator: {error}", file=sys.stderr)
+            return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.FULL)
     if not args.verbose:
         # Per-handler success lines cost CPU at scale and say nothing our own logs do not.

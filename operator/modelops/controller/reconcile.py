@@ -1,7 +1,11 @@
-"""One idempotent reconcile for every trigger: observe -> plan -> apply -> status.
+"""One idempotent reconcile for every trigger: gather -> plan -> execute.
 
-Observed children come from kopf indexes (the operator's informer cache), so a reconcile
-costs no API reads; writes happen only where the live objects differ from the plan.
+Gather reads what is observed: children from kopf indexes (the operator's informer cache, so
+no API reads), our own last status write (never the stale cache), the rollout's analysis
+window from telemetry, and smoke-test verdicts for a canary's new pods. `policies.plan`
+decides everything with no I/O. Execute applies only what differs, posts the rollout's
+Events (named, so a retry never posts one twice), writes the status, and hands the plan's
+router tracks to the config publisher.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,40 +25,76 @@ from modelops.api import (
     parse_model_deployment,
 )
 from modelops.api.conditions import make_condition, set_condition
-from modelops.api.status import READY
-from modelops.builders import (
-    FIRST_SLOT,
-    SLOTS,
-    Slot,
-    build_children,
-    model_selector,
-    revision,
-    selector_string,
-)
+from modelops.api.spec import Rollout, SmokeTest
+from modelops.api.status import READY, CanaryStatus
+from modelops.builders.common import stable_hash
+from modelops.builders.router_config import backend_model
+from modelops.controller.smoke import PodTarget, SmokeRunner
 from modelops.k8s import writes
 from modelops.k8s.client import ApiClient
-from modelops.policies.drift import plan_applies
-from modelops.policies.observed import observe
-from modelops.policies.status import derive_status, transitions
+from modelops.policies.autoscaling import LoadSample, history_seconds
+from modelops.policies.observed import observe_pod
+from modelops.policies.plan import Gathered, Plan, PlannedEvent, RouteTracks, plan
+from modelops.policies.rollout import Figures, SmokeVerdict
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 Body = Mapping[str, Any]
-ROUTED = "Routed"
-NOT_READY_RECHECK_SECONDS = 15.0
 APPLY_RETRY_SECONDS = 10.0
-CHILD_KINDS = {
-    "deployments": "Deployment",
-    "services": "Service",
-    "claims": "PersistentVolumeClaim",
-}
+# Phases whose decisions read the analysis window.
+MEASURED_PHASES = ("Progressing", "Paused", "Promoting", "Draining")
 
 
 class Children(Protocol):
     """Children of one ModelDeployment by kind (`deployments`, `pods`, `services`, `claims`)."""
 
     def __call__(self, key: Key) -> Mapping[str, Iterable[Body]]: ...
+
+
+class RolloutTelemetry(Protocol):
+    """The analysis window of a model's two tracks, and its load over time (for the
+    autoscaler); the telemetry package answers both."""
+
+    def rollout_figures(
+        self,
+        served_name: str,
+        *,
+        stable_revision: str,
+        canary_revision: str,
+        since: datetime.datetime,
+    ) -> Figures | None: ...
+
+    def load_samples(
+        self,
+        served_name: str,
+        *,
+        vllm_pods: Sequence[str],
+        ready_replicas: int,
+        since: datetime.datetime,
+    ) -> list[LoadSample]: ...
+
+
+class NoTelemetry:
+    def rollout_figures(
+        self,
+        served_name: str,
+        *,
+        stable_revision: str,
+        canary_revision: str,
+        since: datetime.datetime,
+    ) -> Figures | None:
+        return None
+
+    def load_samples(
+        self,
+        served_name: str,
+        *,
+        vllm_pods: Sequence[str],
+        ready_replicas: int,
+        since: datetime.datetime,
+    ) -> list[LoadSample]:
+        return []
 
 
 @dataclass
@@ -67,9 +107,16 @@ class Context:
     now: Callable[[], datetime.datetime] = field(
         default=lambda: datetime.datetime.now(datetime.UTC)
     )
+    telemetry: RolloutTelemetry = field(default_factory=NoTelemetry)
+    smoke: SmokeRunner = field(default_factory=SmokeRunner)
+    # The router tracks of each ModelDeployment's last plan (None: not routed, e.g. an
+    # invalid spec); the config publisher reads them, so it never re-reads status.
+    routes: MutableMapping[Key, RouteTracks | None] = field(default_factory=dict)
+    # The served name of each ModelDeployment, as last reconciled (telemetry is by name).
+    served_names: MutableMapping[Key, str] = field(default_factory=dict)
     # Our last status write per object, until the cache shows it: (uid, resourceVersion,
     # status). Comparing with the stale cached status would patch again and post the same
-    # Events twice.
+    # Events twice, and a rollout would decide on a step it already left.
     written: dict[Key, tuple[str, str, ModelDeploymentStatus]] = field(default_factory=dict)
 
 
@@ -90,11 +137,6 @@ def latest_status(ctx: Context, body: Body) -> ModelDeploymentStatus | None:
     return cached
 
 
-def stable_slot(body: Body) -> Slot:
-    slot = ((body.get("status") or {}).get("stable") or {}).get("slot")
-    return slot if slot in SLOTS else FIRST_SLOT
-
-
 def previous_status(body: Body) -> ModelDeploymentStatus | None:
     try:
         return ModelDeploymentStatus.model_validate(body.get("status") or {})
@@ -107,52 +149,142 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     body = ctx.model_deployments.get(key)
     if body is None or body["metadata"].get("deletionTimestamp"):
         ctx.written.pop(key, None)
+        ctx.routes.pop(key, None)
+        ctx.served_names.pop(key, None)
+        ctx.smoke.forget(key)
         ctx.on_change()
         return None
-    namespace, name = key
     try:
         md = parse_model_deployment(body)
     except InvalidModelDeploymentError as error:
         await _report_invalid(ctx, body, str(error))
+        ctx.routes[key] = None
+        ctx.on_change()
         return None
 
-    slot = stable_slot(body)
-    desired = md.spec.replicas
-    wanted = build_children(
-        md,
-        namespace=namespace,
-        name=name,
-        uid=body["metadata"]["uid"],
-        slot=slot,
-        replicas=desired,
+    ctx.served_names[key] = md.served_name
+    gathered = await gather(ctx, key, md, body)
+    decided = plan(gathered)
+    failures = await execute(ctx, body, decided)
+    namespace, name = key
+    log.info(
+        "reconciled %s/%s: %s, %d applied, %d scaled%s",
+        namespace,
+        name,
+        decided.status.phase,
+        len(decided.applies),
+        len(decided.scales),
+        f", canary {decided.status.canary.phase} at {decided.status.canary.weight}%"
+        if decided.status.canary
+        else "",
     )
+    if failures:
+        return APPLY_RETRY_SECONDS
+    return decided.recheck_after
+
+
+async def gather(ctx: Context, key: Key, md: ModelDeployment, body: Body) -> Gathered:
+    previous = latest_status(ctx, body)
     children = ctx.children(key)
-    live = {
-        (CHILD_KINDS[kind], child["metadata"]["name"]): child
-        for kind in CHILD_KINDS
-        for child in children.get(kind, ())
-    }
-    applies = plan_applies(wanted.all(), live)
-    for manifest in applies:
-        log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
-    results = await asyncio.gather(
-        *(writes.apply(ctx.client, manifest) for manifest in applies), return_exceptions=True
+    pods = list(children.get("pods", ()))
+    canary = previous.canary if previous else None
+    figures = None
+    smoke = None
+    if canary is not None and previous is not None and previous.stable is not None:
+        if canary.phase in MEASURED_PHASES and canary.step_started_at is not None:
+            figures = ctx.telemetry.rollout_figures(
+                md.served_name,
+                stable_revision=previous.stable.revision,
+                canary_revision=canary.revision,
+                since=canary.step_started_at,
+            )
+        if canary.phase == "SmokeTesting":
+            smoke = await _smoke(ctx, key, md, canary, pods)
+    load: list[LoadSample] = []
+    autoscaling = md.spec.autoscaling
+    if autoscaling is not None and autoscaling.enabled:
+        ready = [observe_pod(p) for p in pods]
+        vllm = (
+            [f"{md.namespace}/{p.name}" for p in ready if p.ready and not p.deleting]
+            if md.spec.engine == "vllm"
+            else []
+        )
+        load = ctx.telemetry.load_samples(
+            md.served_name,
+            vllm_pods=vllm,
+            ready_replicas=sum(p.ready and not p.deleting for p in ready),
+            since=ctx.now() - datetime.timedelta(seconds=history_seconds(autoscaling)),
+        )
+    return Gathered(
+        md=md,
+        uid=str(body["metadata"].get("uid", "")),
+        generation=int(body["metadata"].get("generation", 0)),
+        previous=previous,
+        deployments=list(children.get("deployments", ())),
+        pods=pods,
+        services=list(children.get("services", ())),
+        claims=list(children.get("claims", ())),
+        now=ctx.now(),
+        figures=figures,
+        smoke=smoke,
+        routing_problems=ctx.routing_problems(key),
+        load=load,
     )
-    failures = [str(r) for r in results if isinstance(r, writes.ApplyError)]
-    for result in results:
+
+
+async def _smoke(
+    ctx: Context, key: Key, md: ModelDeployment, canary: CanaryStatus, pods: list[Body]
+) -> SmokeVerdict:
+    rollout = md.spec.rollout or Rollout()
+    targets = []
+    for body in pods:
+        pod = observe_pod(body)
+        if pod.slot == canary.slot and pod.revision == canary.revision and pod.ready and pod.ip:
+            targets.append(PodTarget(pod.name, pod.ip))
+    return await ctx.smoke.verdict(
+        key,
+        engine=md.spec.engine,
+        revision=canary.revision,
+        model=backend_model(md),
+        pods=targets,
+        settings=rollout.smoke_test or SmokeTest(),
+    )
+
+
+async def execute(ctx: Context, body: Body, decided: Plan) -> list[str]:
+    """Apply, scale, post, write: the plan's order. Returns the refused writes."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    for manifest in decided.applies:
+        log.info("applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
+    writes_done = await asyncio.gather(
+        *(writes.apply(ctx.client, manifest) for manifest in decided.applies),
+        *(writes.scale_deployment(ctx.client, namespace, d, n) for d, n in decided.scales),
+        return_exceptions=True,
+    )
+    failures = [str(r) for r in writes_done if isinstance(r, writes.ApplyError)]
+    for result in writes_done:
         if isinstance(result, BaseException) and not isinstance(result, writes.ApplyError):
             raise result
-
-    status = _status(md, body, slot, children, ctx)
+    status = decided.status
     if failures:
         log.warning("applying children of %s/%s failed: %s", namespace, name, "; ".join(failures))
         status = _with_apply_failure(status, "; ".join(failures), ctx.now())
-    await _publish_status(ctx, body, status)
+    for event in decided.rollout_events:
+        await _post(ctx, body, event)
+    await _publish_status(ctx, body, status, decided.status_events)
+    ctx.routes[(namespace, name)] = decided.route
     ctx.on_change()
-    log.info("reconciled %s/%s: %s, %d applied", namespace, name, status.phase, len(applies))
-    if failures:
-        return APPLY_RETRY_SECONDS
-    return None if status.phase == "Ready" else NOT_READY_RECHECK_SECONDS
+    return failures
+
+
+async def _post(ctx: Context, body: Body, event: PlannedEvent) -> None:
+    name = None
+    if event.key is not None:
+        name = f"{body['metadata']['name']}.{stable_hash([body['metadata'].get('uid'), event.key])}"
+    await writes.post_event(
+        ctx.client, body, type_=event.type, reason=event.reason, message=event.message, name=name
+    )
 
 
 def _with_apply_failure(
@@ -170,71 +302,43 @@ def _with_apply_failure(
     return status.model_copy(update={"conditions": set_condition(status.conditions, failed, now)})
 
 
-def _status(
-    md: ModelDeployment,
-    body: Body,
-    slot: Slot,
-    children: Mapping[str, Iterable[Body]],
+async def _publish_status(
     ctx: Context,
-) -> ModelDeploymentStatus:
-    now = ctx.now()
-    previous = latest_status(ctx, body)
-    status = derive_status(
-        observe(children.get("deployments", ()), children.get("pods", ())),
-        slot=slot,
-        revision=revision(md.spec, name=md.name),
-        desired=md.spec.replicas,
-        generation=int(body["metadata"].get("generation", 0)),
-        served_name=md.served_name,
-        selector=selector_string(model_selector(md.name)),
-        previous=previous,
-        now=now,
-    )
-    problems = ctx.routing_problems(md_key(md))
-    if problems is not None:
-        routed = (
-            make_condition(
-                ROUTED,
-                "False",
-                "RoutingConflict",
-                "; ".join(problems),
-                now=now,
-                observed_generation=status.observed_generation,
-            )
-            if problems
-            else make_condition(
-                ROUTED,
-                "True",
-                "InRouterConfig",
-                f"served as {md.served_name!r} by the router",
-                now=now,
-                observed_generation=status.observed_generation,
-            )
-        )
-        status = status.model_copy(
-            update={"conditions": set_condition(status.conditions, routed, now)}
-        )
-    return status
-
-
-def md_key(md: ModelDeployment) -> Key:
-    return md.namespace, md.name
-
-
-async def _publish_status(ctx: Context, body: Body, status: ModelDeploymentStatus) -> None:
+    body: Body,
+    status: ModelDeploymentStatus,
+    events: Iterable[PlannedEvent] = (),
+) -> None:
     previous = latest_status(ctx, body)
     new = dump_status(status)
     if previous is not None and dump_status(previous) == new:
         return
     meta = body["metadata"]
     version = await writes.patch_model_deployment_status(
-        ctx.client, meta["namespace"], meta["name"], new
+        ctx.client, meta["namespace"], meta["name"], _with_removals(previous, new)
     )
     ctx.written[(meta["namespace"], meta["name"])] = (meta.get("uid", ""), version, status)
-    for event in transitions(previous, status):
-        await writes.post_event(
-            ctx.client, body, type_=event.type, reason=event.reason, message=event.message
-        )
+    for event in events:
+        await _post(ctx, body, event)
+
+
+def _with_removals(previous: ModelDeploymentStatus | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch keeps what it does not mention: a canary that ended must say null."""
+    return new if previous is None else merge_patch(dump_status(previous), new)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 patch that turns `old` into `new` (nulls for removed keys, at any depth)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = merge_patch(before, value)
+        else:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
 
 
 async def _report_invalid(ctx: Context, body: Body, message: str) -> None:
@@ -254,3 +358,7 @@ async def _report_invalid(ctx: Context, body: Body, message: str) -> None:
         observed_generation=generation, phase="Failed", conditions=conditions
     )
     await _publish_status(ctx, body, status)
+
+
+def md_key(md: ModelDeployment) -> Key:
+    return md.namespace, md.name

@@ -1,6 +1,11 @@
 """Publishing the router's config: every ModelDeployment change pokes the publisher, which
 rebuilds the config from all of them (debounced) and writes the ConfigMap only when its text
-changed. Per-object problems are kept for the reconciles that report them as conditions."""
+changed. Per-object problems are kept for the reconciles that report them as conditions.
+
+Tracks and weights come from each object's last reconcile plan (`routes`), never from a
+re-read of status. Until every live object has been planned once (just after a start), the
+publisher writes nothing: the router keeps serving the config it has rather than one
+missing the models not planned yet."""
 
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ from typing import Any
 from modelops.api import InvalidModelDeploymentError, ModelDeployment, parse_model_deployment
 from modelops.api.router_config import CONFIGMAP_KEY, RouterConfig
 from modelops.builders.router_config import RoutedModel, build_router_plan
-from modelops.controller.reconcile import Key, stable_slot
 from modelops.k8s import writes
 from modelops.k8s.client import ApiClient
+from modelops.policies.plan import RouteTracks
+
+Key = tuple[str, str]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ class RouterConfigPublisher:
         namespace: str,
         name: str,
         model_deployments: Mapping[Key, Mapping[str, Any]],
+        routes: Mapping[Key, RouteTracks | None],
         on_problems_changed: Callable[[Key], None],
         base: RouterConfig | None = None,
     ) -> None:
@@ -44,6 +52,7 @@ class RouterConfigPublisher:
         self.namespace = namespace
         self.name = name
         self._model_deployments = model_deployments
+        self._routes = routes
         self._on_problems_changed = on_problems_changed
         self._base = base
         self._problems: dict[Key, tuple[str, ...]] = {}
@@ -111,26 +120,30 @@ class RouterConfigPublisher:
                 self._parsed[cache_key] = None
         return self._parsed[cache_key]
 
-    def _routed_models(self) -> list[RoutedModel]:
+    def _routed_models(self) -> list[RoutedModel] | None:
+        """Every live, planned object; None while some live object has no plan yet."""
         models = []
         live_keys = set()
         for key, body in list(self._model_deployments.items()):
             if body["metadata"].get("deletionTimestamp"):
                 continue
+            if key not in self._routes:
+                return None
+            route = self._routes[key]
             md = self._parse(key, body)
-            if md is None:
+            if md is None or route is None:
                 continue
             live_keys.add((key, str(body["metadata"].get("resourceVersion", ""))))
-            models.append(
-                RoutedModel(
-                    key, str(body["metadata"].get("creationTimestamp", "")), md, stable_slot(body)
-                )
-            )
+            created = str(body["metadata"].get("creationTimestamp", ""))
+            models.append(RoutedModel(key, created, md, route.tracks, route.canary_alias))
         self._parsed = {k: v for k, v in self._parsed.items() if k in live_keys}
         return models
 
     async def _publish(self) -> None:
-        plan = build_router_plan(self._routed_models(), self._base)
+        models = self._routed_models()
+        if models is None:
+            return  # poked again by the reconcile that plans the missing object
+        plan = build_router_plan(models, self._base)
         if plan.config != self._published_config:
             text = plan.config.to_yaml()  # only when something changed: dumping costs
             if text != self._published:

@@ -3,6 +3,11 @@ and a key is never reconciled by two workers at once (like client-go's workqueue
 
 Urgent keys (objects whose workload does not exist yet) go before routine ones (status
 refreshes), so a burst of new objects is not stuck behind the status churn of earlier ones.
+
+A handler that raises is retried with per-key exponential backoff (client-go's
+ItemExponentialFailureRateLimiter): the base delay doubling with each failure in a row, up to a
+cap; a run that returns resets the key's count (`forget`). An API server away for minutes is
+then asked less and less often, while a key that fails once is retried soon.
 """
 
 from __future__ import annotations
@@ -17,10 +22,50 @@ K = TypeVar("K", bound=Hashable)
 
 log = logging.getLogger(__name__)
 
+FAILURE_BASE_SECONDS = 0.5
+# A cap of a minute: a key whose failures were all during an outage is tried again within a
+# minute of the API coming back, even without a watch event for it.
+FAILURE_CAP_SECONDS = 60.0
+
+
+class ItemBackoff(Generic[K]):
+    """Per-key failure delays: base * 2**(failures so far), at most `cap`."""
+
+    def __init__(
+        self, base: float = FAILURE_BASE_SECONDS, cap: float = FAILURE_CAP_SECONDS
+    ) -> None:
+        if base <= 0 or cap < base:
+            raise ValueError(f"backoff needs 0 < base <= cap (base {base}, cap {cap})")
+        self._base = base
+        self._cap = cap
+        self._failures: dict[K, int] = {}
+
+    def when(self, key: K) -> float:
+        """Count one more failure of `key`; return how long to wait before its retry."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        if failures >= 64:  # 2**64 * base is past any cap; avoid float overflow further on
+            return self._cap
+        return float(min(self._base * 2**failures, self._cap))
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: K) -> None:
+        """The key succeeded: its next failure starts from the base delay again."""
+        self._failures.pop(key, None)
+
 
 class WorkQueue(Generic[K]):
-    def __init__(self, handle: Callable[[K], Awaitable[float | None]], *, workers: int = 8) -> None:
+    def __init__(
+        self,
+        handle: Callable[[K], Awaitable[float | None]],
+        *,
+        workers: int = 8,
+        backoff: ItemBackoff[K] | None = None,
+    ) -> None:
         self._handle = handle
+        self.backoff: ItemBackoff[K] = backoff if backoff is not None else ItemBackoff()
         self._queue: asyncio.PriorityQueue[tuple[int, int, K]] = asyncio.PriorityQueue()
         self._sequence = itertools.count()  # FIFO within a priority
         self._queued: set[K] = set()
@@ -62,6 +107,10 @@ class WorkQueue(Generic[K]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def depth(self) -> int:
+        """Keys waiting for a worker (the operator's work-queue depth metric)."""
+        return len(self._queued)
+
     def idle(self) -> bool:
         return not (self._queued or self._running or self._dirty)
 
@@ -73,11 +122,17 @@ class WorkQueue(Generic[K]):
             retry: float | None = None
             try:
                 retry = await self._handle(key)
+                self.backoff.forget(key)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("reconcile of %s failed; retrying in 5s", key)
-                retry = 5.0
+                retry = self.backoff.when(key)
+                log.exception(
+                    "reconcile of %s failed (%d in a row); retrying in %.1fs",
+                    key,
+                    self.backoff.failures(key),
+                    retry,
+                )
             finally:
                 self._running.discard(key)
             if key in self._dirty:

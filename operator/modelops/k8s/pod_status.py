@@ -19,6 +19,9 @@ from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
 
 SIMULATED_NODE_LABEL = "modelops.io/simulated"
+# `modelops cluster node down` (modelops.localcluster.nodes.DOWN_LABEL): the node's kubelet
+# is dead, so nothing runs or reports for its pods.
+NODE_DOWN_LABEL = "modelops.io/node-down"
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,12 @@ async def report_container(
     return True
 
 
-async def simulated_node_names(client: AsyncClient) -> set[str]:
-    """Names of the nodes KWOK simulates (label modelops.io/simulated=true)."""
-    names: set[str] = set()
+async def simulated_nodes(client: AsyncClient) -> dict[str, bool]:
+    """The nodes KWOK simulates (label modelops.io/simulated=true), each with whether it is up
+    (not labelled down)."""
+    nodes: dict[str, bool] = {}
     async for node in client.list(Node, labels={SIMULATED_NODE_LABEL: "true"}):
         if node.metadata is not None and node.metadata.name:
-            names.add(node.metadata.name)
-    return names
+            down = (node.metadata.labels or {}).get(NODE_DOWN_LABEL) == "true"
+            nodes[node.metadata.name] = not down
+    return nodes

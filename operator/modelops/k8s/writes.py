@@ -12,6 +12,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.types import PatchType
 
@@ -43,6 +44,23 @@ async def apply(client: AsyncClient, manifest: Mapping[str, Any]) -> None:
         raise ApplyError(f"{what}: {error.status.message or error}") from error
 
 
+async def scale_deployment(client: AsyncClient, namespace: str, name: str, replicas: int) -> None:
+    """Change only spec.replicas (the slot keeps the pod template it runs)."""
+    try:
+        await client.patch(
+            Deployment,
+            name,
+            {"spec": {"replicas": replicas}},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+            field_manager=FIELD_MANAGER,
+        )
+    except ApiError as error:
+        if error.status.code == 404:
+            return  # gone: the next reconcile sees that
+        raise ApplyError(f"Deployment {name}: {error.status.message or error}") from error
+
+
 async def patch_model_deployment_status(
     client: AsyncClient, namespace: str, name: str, status: Mapping[str, Any]
 ) -> str:
@@ -69,12 +87,18 @@ async def post_event(
     type_: str,
     reason: str,
     message: str,
+    name: str | None = None,
 ) -> None:
-    """A core/v1 Event on the object (what `kubectl describe` shows). Best effort."""
+    """A core/v1 Event on the object (what `kubectl describe` shows). Best effort.
+
+    With a `name`, posting the same Event twice (a crash between it and the status write that
+    follows) is a no-op: AlreadyExists is success."""
     meta = involved["metadata"]
     now = datetime.datetime.now(datetime.UTC)
+    naming = ObjectMeta(name=name) if name else ObjectMeta(generateName=f"{meta['name']}.")
+    naming.namespace = meta["namespace"]
     event = Event(
-        metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+        metadata=naming,
         involvedObject=ObjectReference(
             apiVersion=involved["apiVersion"],
             kind=involved["kind"],
@@ -96,6 +120,8 @@ async def post_event(
     try:
         await client.create(event)
     except ApiError as error:  # events are advisory; never fail a reconcile on them
+        if error.status.code == 409:
+            return
         log.warning("could not post event %s on %s: %s", reason, meta["name"], error)
 
 

@@ -1,4 +1,4 @@
-"""`modelops cluster build|up|down|status|kubeconfig|bin|add-nodes`."""
+"""`modelops cluster build|up|down|status|kubeconfig|bin|add-nodes|stop|start|restart|node`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,20 @@ def register_cluster(subparsers: Any) -> None:
     binary.add_argument("binary", nargs="?", default="kubectl")
     nodes = add("add-nodes", _add_nodes, "add simulated nodes to a running cluster")
     nodes.add_argument("--nodes", type=Path, required=True, help="YAML file of node shapes")
+    from modelops.localcluster.components import COMPONENTS
+
+    for action, text in (
+        ("stop", "stop one component, keeping all state"),
+        ("start", "start a stopped or crashed component again"),
+        ("restart", "stop and start one component"),
+    ):
+        sub = add(action, _component, text)
+        sub.add_argument(
+            "component", choices=sorted(COMPONENTS), metavar="COMPONENT", help=", ".join(COMPONENTS)
+        )
+    node = add("node", _node, "simulate a node failure: down (its kubelet dies) or up")
+    node.add_argument("direction", choices=("down", "up"))
+    node.add_argument("node", metavar="NAME", help="a simulated node (kubectl get nodes)")
 
 
 def register_dev(subparsers: Any) -> None:
@@ -155,6 +169,40 @@ def _bin(args: argparse.Namespace) -> int:
     except toolchain.BuildError as error:
         return _fail(str(error))
     print(path.parent)
+    return 0
+
+
+def _component(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster, components
+
+    target = cluster.Cluster(args.name)
+    try:
+        if args.cluster_command == "stop":
+            done = components.stop_component(target, args.component)
+            state = "stopped" if done else "was not running"
+        elif args.cluster_command == "start":
+            state = "started" if components.start(target, args.component) else "already running"
+        else:
+            components.restart(target, args.component)
+            state = "restarted"
+    except (cluster.ClusterError, OSError) as error:
+        return _fail(str(error))
+    print(f"{args.component}: {state}")
+    return 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    from modelops.localcluster import cluster, components
+
+    target = cluster.Cluster(args.name)
+    try:
+        if args.direction == "down":
+            components.node_down(target, args.node)
+        else:
+            components.node_up(target, args.node)
+    except (cluster.ClusterError, OSError) as error:
+        return _fail(str(error))
+    print(f"node {args.node}: {args.direction}")
     return 0
 
 

@@ -38,6 +38,12 @@ DISABLED_CONTROLLERS = (
     "endpointslice-mirroring-controller",
 )
 
+# Shortened node-failure timings (docs/local-cluster.md, "Faults"); KWOK renews a Lease
+# every quarter of its duration, so a node misses several renewals before it is NotReady.
+NODE_LEASE_SECONDS = 20
+NODE_MONITOR_GRACE_SECONDS = 30
+EVICTION_TOLERATION_SECONDS = 30
+
 
 class ClusterError(RuntimeError):
     pass
@@ -85,13 +91,22 @@ class Cluster:
         return dict(self._state().get("ports", {}))
 
     def add_process(self, name: str, command: list[str], port: int | None = None) -> ProcessRecord:
-        """Start one more background process that `down` will stop with the rest."""
-        state = self._state()
+        """Start one more background process that `down` will stop with the rest; it replaces
+        an earlier record of that name (a dead one must not linger as crashed)."""
         record = spawn(name, command, self.logs / f"{name}.log")
-        records = [*self.records(), record]
-        ports = self.ports() | ({name: port} if port is not None else {})
-        self._save(records, ports, int(state.get("podNetwork", node_shapes.FIRST_POD_NETWORK)))
+        self.put_record(record, port)
         return record
+
+    def put_record(self, record: ProcessRecord, port: int | None = None) -> None:
+        """Save `record` in place of the one of the same name (or after the others)."""
+        records = self.records()
+        names = [r.name for r in records]
+        if record.name in names:
+            records[names.index(record.name)] = record
+        else:
+            records.append(record)
+        ports = self.ports() | ({record.name: port} if port is not None else {})
+        self._save(records, ports, self.pod_network())
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
@@ -195,6 +210,10 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
             "--endpoint-reconciler-type=none",
+            # Pods leave a NotReady/unreachable node after 30 s, not 300 s (the toleration
+            # the DefaultTolerationSeconds admission plugin gives every pod).
+            f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+            f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
             "--profiling=false",
             "--v=0",
         ],
@@ -209,6 +228,10 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             f"--cluster-signing-cert-file={pki.ca_cert}",
             f"--cluster-signing-key-file={pki.ca_key}",
             "--controllers=" + ",".join(["*", *(f"-{c}" for c in DISABLED_CONTROLLERS)]),
+            # Faults within a test's patience: a node is NotReady 30 s after its last Lease
+            # renewal (default 50 s), checked every 2 s (default 5 s).
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
+            "--node-monitor-period=2s",
             "--profiling=false",
             # The default 20 QPS makes the controller manager the bottleneck when hundreds of
             # workloads are created at once (a scale test); a local cluster can afford more.
@@ -228,9 +251,12 @@ def _commands(cluster: Cluster, pki: Pki, ports: dict[str, int]) -> dict[str, li
             str(binary_path("kwok")),
             f"--kubeconfig={kubeconfig}",
             f"--config={cluster.root / 'kwok-stages.yaml'}",
-            f"--manage-nodes-with-label-selector={node_shapes.SIMULATED_LABEL}=true",
+            # A node labelled down is left alone: its Lease and Ready lapse as when its
+            # kubelet dies (modelops cluster node down).
+            "--manage-nodes-with-label-selector="
+            f"{node_shapes.SIMULATED_LABEL}=true,!{node_shapes.DOWN_LABEL}",
             "--node-ip=127.0.0.1",
-            "--node-lease-duration-seconds=40",
+            f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
             f"--server-address=127.0.0.1:{ports['kwok']}",
         ],
     }
@@ -251,12 +277,19 @@ def _launcher_command(cluster: Cluster) -> list[str] | None:
 
 
 def crashed(cluster: Cluster) -> list[ProcessRecord]:
-    return [r for r in cluster.records() if not is_running(r)]
+    """Components that died on their own (not those stopped on purpose)."""
+    return [r for r in cluster.records() if not r.stopped and not is_running(r)]
+
+
+def component_state(record: ProcessRecord) -> str:
+    if is_running(record):
+        return "running"
+    return "stopped" if record.stopped else "crashed"
 
 
 def is_up(cluster: Cluster) -> bool:
     records = cluster.records()
-    return bool(records) and not crashed(cluster)
+    return bool(records) and all(is_running(r) for r in records)
 
 
 def up(
@@ -266,20 +299,19 @@ def up(
     timeout: float = 120.0,
     simulate_runtimes: bool = True,
 ) -> bool:
-    """Start everything; return False when it was already running (a no-op).
+    """Start everything; return False when it was already running (then only components
+    that crashed are started again, with their state).
 
     `simulate_runtimes=False` runs no simulator launcher and lets KWOK mark every pod
     Ready at once: a control-plane-only mode for scale tests of the operator.
     """
     if cluster.records():
-        dead = crashed(cluster)
-        if not dead:
-            return False
-        names = ", ".join(r.name for r in dead)
-        raise ClusterError(
-            f"cluster {cluster.name!r} has crashed components ({names}); "
-            f"see {cluster.logs} and run `modelops cluster down` first"
-        )
+        # Running already: bring back what crashed (its state is all on disk), no more.
+        from modelops.localcluster import components
+
+        for record in crashed(cluster):
+            components.start(cluster, record.name, timeout=timeout)
+        return False
     if cluster.root.exists():
         shutil.rmtree(cluster.root)
     siblings = cluster.root.parent.iterdir() if cluster.root.parent.exists() else iter(())
@@ -368,11 +400,21 @@ def down(cluster: Cluster) -> list[str]:
 def status(cluster: Cluster) -> dict[str, Any]:
     """What runs: each component's pid and state, and where the kubeconfig is."""
     records = cluster.records()
+    states = {r.name: component_state(r) for r in records}
     return {
         "cluster": cluster.name,
-        "state": "absent" if not records else ("running" if not crashed(cluster) else "degraded"),
+        "state": "absent"
+        if not records
+        else ("running" if set(states.values()) == {"running"} else "degraded"),
         "kubeconfig": str(cluster.kubeconfig) if records else None,
         "components": [
-            {"name": r.name, "pid": r.pid, "running": is_running(r), "log": r.log} for r in records
+            {
+                "name": r.name,
+                "pid": r.pid,
+                "running": states[r.name] == "running",
+                "state": states[r.name],
+                "log": r.log,
+            }
+            for r in records
         ],
     }

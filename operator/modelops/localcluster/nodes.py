@@ -27,6 +27,9 @@ from typing import Any
 import yaml
 
 SIMULATED_LABEL = "modelops.io/simulated"
+# `modelops cluster node down`: KWOK (and the launcher) leave a node with this label alone,
+# as if its kubelet had died. The same name is in modelops.k8s.pod_status.
+DOWN_LABEL = "modelops.io/node-down"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
 # Each cluster gets a 127.<n>.0.0/16 of its own (so clusters side by side never share a pod

@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,17 @@ class ProcessRecord:
     start_ticks: int
     log: str
     command: list[str]
+    # Stopped on purpose (`modelops cluster stop`): not running, but not crashed either.
+    stopped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
-        return cls(**data)
+        # Records may come from another modelops version sharing the cache: ignore new keys.
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def start_ticks(pid: int) -> int | None:

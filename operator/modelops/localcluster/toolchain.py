@@ -47,8 +47,10 @@ KUBERNETES = Component(
 ETCD = Component("etcd", "go.etcd.io/etcd/server/v3", (".",), ("etcd",))
 KWOK = Component("kwok", "sigs.k8s.io/kwok", ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",))
 HELM = Component("helm", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/helm",), ("helm",))
+# Not a cluster part: the kstatus library Flux uses, so tests judge health as GitOps tools do.
+KSTATUS = Component("kstatus", "sigs.k8s.io/cli-utils", (".",), ("kstatus",))
 
-COMPONENTS = (KUBERNETES, ETCD, KWOK, HELM)
+COMPONENTS = (KUBERNETES, ETCD, KWOK, HELM, KSTATUS)
 
 
 class BuildError(RuntimeError):

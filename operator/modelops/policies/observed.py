@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelops.builders import LABEL_SLOT
+from modelops.builders import LABEL_REVISION, LABEL_SLOT
 
 # Container waiting reasons that mean "this will not get better by itself".
 FAILING_WAIT_REASONS = frozenset(
@@ -38,6 +38,8 @@ class PodObservation:
     restarts: int = 0
     started: bool = False  # every container passed its startup probe (or has none)
     not_ready_since: str | None = None  # RFC 3339, while Ready is False
+    revision: str | None = None
+    ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class DeploymentObservation:
     ready_replicas: int = 0
     updated_replicas: int = 0
     progress_deadline_exceeded: bool = False
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def observe_pod(body: Mapping[str, Any]) -> PodObservation:
             if conditions.get("Ready", {}).get("status") == "False"
             else None
         ),
+        revision=(meta.get("labels") or {}).get(LABEL_REVISION),
+        ip=status.get("podIP"),
     )
 
 
@@ -107,6 +112,7 @@ def observe_deployment(body: Mapping[str, Any]) -> DeploymentObservation:
         ready_replicas=int(status.get("readyReplicas", 0)),
         updated_replicas=int(status.get("updatedReplicas", 0)),
         progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        revision=(meta.get("labels") or {}).get(LABEL_REVISION),
     )
 
 

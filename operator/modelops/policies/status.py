@@ -29,6 +29,7 @@ from modelops.api.status import (
     SlotStatus,
 )
 from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, PodObservation
+from modelops.policies.rollout import FAILURE_REASONS
 
 GPU_RESOURCE = "nvidia.com/gpu"
 RECONCILING = "Reconciling"
@@ -133,11 +134,36 @@ def assess(
     return Assessment(ready, progressing, degraded, phase)
 
 
+def with_rollout(
+    assessment: Assessment,
+    progressing: tuple[str, str, str] | None,
+    degraded: tuple[str, str, str] | None,
+    in_progress: bool,
+) -> Assessment:
+    if progressing is None and degraded is None:
+        return assessment
+    new_degraded = assessment.degraded
+    if degraded is not None and assessment.degraded[0] != "True":
+        new_degraded = degraded  # the stable slot's own trouble is told first
+    new_progressing = progressing if progressing is not None else assessment.progressing
+    if assessment.progressing[0] == "True" and not in_progress:
+        new_progressing = assessment.progressing  # stable pods still coming up: say that
+    phase: Phase
+    if new_degraded[0] == "True":
+        phase = "Degraded"
+    elif in_progress:
+        phase = "Progressing" if assessment.ready[0] == "True" else assessment.phase
+    else:
+        phase = assessment.phase
+    return Assessment(assessment.ready, new_progressing, new_degraded, phase)
+
+
 def kstatus_conditions(assessment: Assessment) -> list[tuple[str, tuple[str, str, str]]]:
     """kstatus (Flux, kpt, cli-utils) reads only these two "abnormal-true" types on custom
     resources; mirroring our conditions makes `wait: true` wait for Ready without CEL."""
     working = assessment.phase in ("Pending", "Progressing")
-    reason, message = (assessment.ready[1], assessment.ready[2]) if working else ("Reconciled", "")
+    told = assessment.progressing if assessment.progressing[0] == "True" else assessment.ready
+    reason, message = (told[1], told[2]) if working else ("Reconciled", "")
     stalled = (
         assessment.degraded if assessment.degraded[0] == "True" else ("False", "AsExpected", "")
     )
@@ -158,9 +184,17 @@ def derive_status(
     selector: str,
     previous: ModelDeploymentStatus | None,
     now: datetime,
+    progressing: tuple[str, str, str] | None = None,
+    degraded: tuple[str, str, str] | None = None,
+    in_progress: bool = False,
 ) -> ModelDeploymentStatus:
-    """The whole status; lastTransitionTime moves only when a condition's status changes."""
-    assessment = assess(observed, slot=slot, desired=desired, now=now)
+    """The whole status; lastTransitionTime moves only when a condition's status changes.
+
+    A rollout overrides Progressing (while it runs, or after it failed) and Degraded (after
+    a rollback); the stable slot alone decides Ready, since it serves the users."""
+    assessment = with_rollout(
+        assess(observed, slot=slot, desired=desired, now=now), progressing, degraded, in_progress
+    )
     conditions: list[Condition] = list(previous.conditions) if previous else []
     for type_, (status, reason, message) in (
         (READY, assessment.ready),
@@ -212,6 +246,11 @@ def transitions(
         before = find_condition(previous.conditions, condition.type) if previous else None
         if condition.type in (PROGRESSING, RECONCILING, STALLED):
             continue  # Progressing is told by Ready; the kstatus two mirror Ready/Degraded
+        if condition.type == DEGRADED and (
+            condition.reason in FAILURE_REASONS
+            or (before is not None and before.reason in FAILURE_REASONS)
+        ):
+            continue  # the rollout posts its own Event for these, with the figures
         bad = (
             (condition.type == DEGRADED and condition.status == "True")
             or (

@@ -23,8 +23,9 @@ from modelops.api.router_config import RouterConfig, RouterConfigError, usable_c
 from modelops.router import catalog
 from modelops.router.adapters import Operation, client_to_canonical
 from modelops.router.auth import KeyRing, load_key_ring
-from modelops.router.errors import ClientApi, ClientError, error_body
+from modelops.router.errors import ClientApi, ClientError, ClientGone, error_body
 from modelops.router.health import run_health_checks
+from modelops.router.holding import Holds
 from modelops.router.metrics import RouterMetrics
 from modelops.router.proxy import Forwarder, InferenceRequest
 from modelops.router.routing import RoutingError, model_chain, parse_target, request_class
@@ -63,10 +64,6 @@ INFERENCE_ROUTES: dict[str, Operation] = {
 }
 
 
-class ClientGone(Exception):
-    """The client disconnected before we answered."""
-
-
 def _api_for_path(path: str) -> ClientApi:
     if path.startswith("/v1/"):
         return "openai"
@@ -93,9 +90,14 @@ class _GuardedSend:
 
 
 async def respond(
-    send: Send, status: int, body: bytes, content_type: bytes = b"application/json"
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = b"application/json",
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -132,9 +134,10 @@ class RouterApp:
         self.config_source = config_source
         self.endpoint_source = endpoint_source
         self.registry = StateRegistry()
-        self.snapshot: Snapshot | None = None
         self.keys = KeyRing(enabled=False, allowed={})
         self.metrics = RouterMetrics(lambda: self.snapshot)
+        self.holds = Holds(self.metrics)
+        self._snapshot: Snapshot | None = None
         self.last_config_error: str | None = None
         self.config_loaded_at: float | None = None
         self._endpoint_map: EndpointMap = {}
@@ -157,6 +160,15 @@ class RouterApp:
             "/info": self._tgi_info,
             "/": self._root,
         }
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self.holds.snapshot_swapped(snapshot)  # held requests go the moment an endpoint is ready
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -209,7 +221,11 @@ class RouterApp:
         self._problems = [str(p) for p in problems]
         self.last_config_error = None
         self.config_loaded_at = time.time()
-        # Carry the current endpoints over until the watcher reports for the new config.
+        # The new config's endpoints from the pods already known (a track may now select
+        # other pods); else carry the current ones over until the watcher reports.
+        known = self.endpoint_source.known(config)
+        if known is not None:
+            self._endpoint_map = known
         self.snapshot = self.registry.build(config, self._endpoint_map, self._problems)
         self.metrics.config_reloads.labels("applied").inc()
         if self._endpoint_task is not None:
@@ -279,7 +295,8 @@ class RouterApp:
         except ClientError as error:
             status = error.status
             if not guarded.started:
-                await respond(send, status, error_body(api, status, error.message))
+                body = error_body(api, status, error.message)
+                await respond(send, status, body, extra_headers=error.headers)
         except ClientGone:
             status = 499
         except Exception:
@@ -329,6 +346,10 @@ class RouterApp:
             if not allowed or (target.model is not None and allowed[0] != chain[0]):
                 raise ClientError(403, f"this API key may not use {chain[0]!r}")
             chain = allowed
+        held = await self.holds.wait_for_endpoint(snapshot, chain, lambda: self.snapshot, receive)
+        if held is None:
+            raise ClientGone
+        snapshot, chain = held
         timeouts = snapshot.config.timeouts_for(chain[0])
         max_tokens = canonical.get("max_tokens", canonical.get("max_completion_tokens"))
         request = InferenceRequest(

@@ -51,7 +51,14 @@ def error_body(api: ClientApi, status: int, message: str) -> bytes:
 class ClientError(Exception):
     """Raised anywhere in request handling; answered as `status` in the client's shape."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers  # extra response headers, e.g. Retry-After on a 503
+
+
+class ClientGone(Exception):
+    """The client disconnected before we answered."""

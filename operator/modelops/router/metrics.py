@@ -1,5 +1,12 @@
 """Prometheus metrics of one router app (its own CollectorRegistry, never the global one).
 
+Two families of request series: per endpoint attempt (`requests`, `request_duration_seconds`,
+... by model and track) for operators watching the router, and per request as the client saw
+it (`model_requests`, `model_request_duration_seconds`, `model_time_to_first_token_seconds`,
+by model, track, revision and outcome; names in `modelops.api.telemetry`) for the operator's
+rollout analysis and autoscaler. The router's start time is exported so that a reader can tell
+a restart (every counter back to zero) from a quiet period.
+
 The per-request series (requests, latency and TTFT histograms, tokens, in-flight, client
 requests) are plain counters owned by the app and exposed by a custom collector at scrape
 time: the router runs on one event loop, so an update is a dict operation that nothing can
@@ -26,30 +33,39 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from modelops.api import telemetry as names
 from modelops.router.state import EndpointState, Snapshot
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-PREFIX = "modelops_router"
+# Holds last up to the router's hold limit (default 300 s).
+HOLD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+PREFIX = names.ROUTER_PREFIX
 ENDPOINT_LABELS = ["model", "track", "endpoint"]
+MODEL_LABELS = [names.LABEL_MODEL, names.LABEL_TRACK, names.LABEL_REVISION]
+RequestKey = tuple[str, str, str, str]  # model, track, revision, outcome
+# Series of a revision the config no longer routes to are dropped this long after it stopped
+# (every rollout brings a new revision; without this they would pile up for the process's life).
+RETIRE_AFTER_SECONDS = 900.0
 
 
 class LoopHistogram:
     """A histogram for one label set, updated from one event loop only."""
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("bounds", "counts", "total")
 
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # last slot: above every bound
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # last slot: above every bound
         self.total = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
     def buckets(self) -> list[tuple[str, float]]:
         cumulative = 0
         result = []
-        for bound, count in zip(LATENCY_BUCKETS, self.counts, strict=False):
+        for bound, count in zip(self.bounds, self.counts, strict=False):
             cumulative += count
             result.append((repr(float(bound)), float(cumulative)))
         result.append(("+Inf", float(cumulative + self.counts[-1])))
@@ -64,6 +80,13 @@ class RouterMetrics(Collector):
         self.ttft: dict[tuple[str, str], LoopHistogram] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
         self.client_requests: dict[tuple[str, str], int] = {}
+        self.started_at = time.time()
+        self.model_requests: dict[RequestKey, int] = {}
+        self.model_latency: dict[RequestKey, LoopHistogram] = {}
+        self.model_ttft: dict[RequestKey, LoopHistogram] = {}
+        self.holding: dict[str, int] = {}
+        self.hold_durations: dict[tuple[str, str], LoopHistogram] = {}
+        self._unrouted_since: dict[tuple[str, str, str], float] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.errors = Counter(
             f"{PREFIX}_errors",
@@ -116,6 +139,48 @@ class RouterMetrics(Collector):
         key = (api, str(status))
         self.client_requests[key] = self.client_requests.get(key, 0) + 1
 
+    def record_request(
+        self,
+        model: str,
+        track: str,
+        revision: str,
+        outcome: str,
+        seconds: float,
+        ttft_seconds: float | None = None,
+    ) -> None:
+        """One request's part on one track, once it is over.
+
+        `outcome` is one of `modelops.api.telemetry.OUTCOMES`; `seconds` runs from the
+        request's arrival to its end (failed requests too); `ttft_seconds` is set when a stream
+        sent its first chunk. A request retried on stable is recorded twice: `retried` on the
+        canary track, then its final outcome on stable.
+        """
+        if outcome not in names.OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {names.OUTCOMES}")
+        key = (model, track, revision, outcome)
+        self.model_requests[key] = self.model_requests.get(key, 0) + 1
+        _observe(self.model_latency, key, seconds, names.MODEL_LATENCY_BUCKETS)
+        if ttft_seconds is not None:
+            _observe(self.model_ttft, key, ttft_seconds, names.MODEL_LATENCY_BUCKETS)
+
+    def hold_started(self, model: str) -> None:
+        """A request for `model` starts waiting for an endpoint (the holding gauge goes up)."""
+        self.holding[model] = self.holding.get(model, 0) + 1
+
+    def hold_finished(self, model: str, seconds: float, outcome: str) -> None:
+        """The hold that `hold_started(model)` began is over after `seconds`.
+
+        `outcome` is one of `modelops.api.telemetry.HOLD_OUTCOMES`.
+        """
+        if outcome not in names.HOLD_OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {names.HOLD_OUTCOMES}")
+        left = self.holding.get(model, 0) - 1
+        if left > 0:
+            self.holding[model] = left
+        else:
+            self.holding.pop(model, None)
+        _observe(self.hold_durations, (model, outcome), seconds, HOLD_BUCKETS)
+
     # ---------------------------------------------------------------- scrape
 
     def collect(self) -> Iterator[Metric]:
@@ -153,7 +218,73 @@ class RouterMetrics(Collector):
         for client_labels, value in self.client_requests.items():
             client.add_metric(list(client_labels), value)
         yield client
+        yield from self._model_series()
         yield from self._state()
+
+    def retire_unrouted(self, now: float | None = None) -> None:
+        """Drop the per-request series of revisions unrouted for RETIRE_AFTER_SECONDS."""
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return
+        now = time.monotonic() if now is None else now
+        routed = {
+            (model.name, track.name, track.revision)
+            for model in snapshot.models.values()
+            for track in model.tracks
+        }
+        unrouted = {key[:3] for key in self.model_requests} - routed
+        self._unrouted_since = {track: self._unrouted_since.get(track, now) for track in unrouted}
+        retired = {
+            t for t, since in self._unrouted_since.items() if now - since >= RETIRE_AFTER_SECONDS
+        }
+        if not retired:
+            return
+        for series in (self.model_requests, self.model_latency, self.model_ttft):
+            for key in [key for key in series if key[:3] in retired]:
+                del series[key]
+        for track in retired:
+            del self._unrouted_since[track]
+
+    def _model_series(self) -> Iterator[Metric]:
+        self.retire_unrouted()
+        labels = [*MODEL_LABELS, names.LABEL_OUTCOME]
+        requests = CounterMetricFamily(
+            names.ROUTER_MODEL_REQUESTS,
+            "Requests as the client saw them, by model, track, revision and outcome",
+            labels=labels,
+        )
+        for key, value in self.model_requests.items():
+            requests.add_metric(list(key), value)
+        yield requests
+        for name, doc, histograms in (
+            (
+                names.ROUTER_MODEL_LATENCY,
+                "Time from a request's arrival to its end, failed requests included",
+                self.model_latency,
+            ),
+            (
+                names.ROUTER_MODEL_TTFT,
+                "Time from a request's arrival to its first streamed chunk",
+                self.model_ttft,
+            ),
+        ):
+            family = HistogramMetricFamily(name, doc, labels=labels)
+            for key, histogram in histograms.items():
+                family.add_metric(list(key), histogram.buckets(), histogram.total)
+            yield family
+        holds = HistogramMetricFamily(
+            names.ROUTER_MODEL_HOLD_DURATION,
+            "How long requests were held for lack of an endpoint, by outcome",
+            labels=[names.LABEL_MODEL, names.LABEL_OUTCOME],
+        )
+        for hold_labels, histogram in self.hold_durations.items():
+            holds.add_metric(list(hold_labels), histogram.buckets(), histogram.total)
+        yield holds
+        started = GaugeMetricFamily(
+            names.ROUTER_START_TIME, "When this router process started (Unix seconds)"
+        )
+        started.add_metric([], self.started_at)
+        yield started
 
     def _state(self) -> Iterator[Metric]:
         snapshot = self._snapshot()
@@ -175,6 +306,19 @@ class RouterMetrics(Collector):
             "1 when the model had no usable endpoint for the demotion window",
             labels=["model"],
         )
+        # Every routed model and track gets a sample, 0 included: a reader can tell "no load"
+        # from "this router does not know the model".
+        model_in_flight = GaugeMetricFamily(
+            names.ROUTER_MODEL_IN_FLIGHT,
+            "Requests being served right now, by model, track and revision",
+            labels=MODEL_LABELS,
+        )
+        holding = GaugeMetricFamily(
+            names.ROUTER_MODEL_HOLDING,
+            "Requests waiting for an endpoint of the model right now",
+            labels=[names.LABEL_MODEL],
+        )
+        held = dict(self.holding)
         if snapshot is not None:
             now = time.monotonic()
             for model in snapshot.models.values():
@@ -185,10 +329,29 @@ class RouterMetrics(Collector):
                     labels = [model.name, endpoint.track, endpoint.address]
                     in_flight.add_metric(labels, float(endpoint.outstanding))
                     healthy.add_metric(labels, 1.0 if endpoint.usable else 0.0)
+                for track in model.tracks:
+                    outstanding = sum(endpoint.outstanding for endpoint in track.endpoints)
+                    model_in_flight.add_metric(
+                        [model.name, track.name, track.revision], float(outstanding)
+                    )
+                holding.add_metric([model.name], float(held.pop(model.name, 0)))
+        for name, count in held.items():  # held for a model the config no longer lists
+            holding.add_metric([name], float(count))
         yield in_flight
         yield healthy
         yield available
         yield demoted
+        yield model_in_flight
+        yield holding
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _observe(
+    histograms: dict[Any, LoopHistogram], key: Any, value: float, bounds: tuple[float, ...]
+) -> None:
+    histogram = histograms.get(key)
+    if histogram is None:
+        histogram = histograms[key] = LoopHistogram(bounds)
+    histogram.observe(value)

@@ -2,8 +2,11 @@
 
 Retries (connect errors, 502/503/504, a backend dropping the connection) go to another
 endpoint, then to the next model of the chain, bounded by `retries.maxAttempts`, and only
-while nothing has been sent to the client. Timeouts become 504s in the client's shape; a
-timeout after streaming started ends the stream with an error event.
+while nothing has been sent to the client. A canary is held to a stricter rule: any 5xx or
+timeout from the canary track, before the first byte reached the client, is retried on the
+stable track, so users never pay for a bad canary; the canary's failure is still counted.
+Timeouts become 504s in the client's shape; a timeout after streaming started ends the
+stream with an error event.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from modelops.api.telemetry import OUTCOME_ERROR, OUTCOME_OK, OUTCOME_RETRIED
 from modelops.router.adapters import (
     OLLAMA_PATHS,
     OPENAI_PATHS,
@@ -30,7 +34,7 @@ from modelops.router.adapters import (
     same_api,
     upstream_error_message,
 )
-from modelops.router.errors import ClientError, error_object
+from modelops.router.errors import ClientError, ClientGone, error_object
 from modelops.router.metrics import RouterMetrics
 from modelops.router.routing import RequestClass, order_candidates, pick_endpoint, pick_track
 from modelops.router.state import EndpointState, ModelRuntime, Snapshot
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+GOLDEN_RATIO_STEP = 0.6180339887498949
 MAX_ERROR_BODY = 64 * 1024
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # one server-sent event passed through
 
@@ -59,6 +64,10 @@ class InferenceRequest:
     chain: Sequence[str]
     request_class: RequestClass
     started: float = field(default_factory=time.perf_counter)
+    # Set by the stream relay: when the first chunk went out, and whether the stream then
+    # ended with an error event (a failure the client saw after a 200).
+    first_chunk_at: float | None = None
+    stream_failed: bool = False
 
     @property
     def stream(self) -> bool:
@@ -69,11 +78,26 @@ class RetryableFailure(Exception):
     """This endpoint could not answer; another may."""
 
 
+CANARY = "canary"
+STABLE = "stable"
+
+
+def retry_on_stable(model: ModelRuntime, endpoint: EndpointState, error: ClientError) -> bool:
+    """A canary's server-side failure goes to stable when stable can take it."""
+    return endpoint.track == CANARY and error.status >= 500 and _has_usable_stable(model)
+
+
+def _has_usable_stable(model: ModelRuntime) -> bool:
+    stable = model.track(STABLE)
+    return stable is not None and stable.has_usable
+
+
 class Forwarder:
     def __init__(self, upstream: UpstreamClient, metrics: RouterMetrics) -> None:
         self.upstream = upstream
         self.metrics = metrics
         self._rotation = itertools.count()
+        self._rolls: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
 
@@ -97,6 +121,7 @@ class Forwarder:
             raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
         attempts_left = snapshot.config.retries.max_attempts
         failures: list[str] = []
+        last: EndpointState | None = None
         for name in candidates:
             model = snapshot.models[name]
             tried: list[EndpointState] = []
@@ -106,20 +131,74 @@ class Forwarder:
                     break
                 tried.append(endpoint)
                 attempts_left -= 1
+                last = endpoint
                 try:
                     await self._attempt(snapshot, model, endpoint, request, send)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
+                    if endpoint.track == CANARY and _has_usable_stable(model):
+                        self._retry_on_stable(request, model, endpoint, tried)
+                        attempts_left = max(attempts_left, 1)  # stable always gets its try
                     continue
+                except ClientGone:
+                    raise  # the client left: no outcome to judge the track by
+                except ClientError as error:
+                    if retry_on_stable(model, endpoint, error):
+                        failures.append(f"canary {endpoint.address}: {error.message}")
+                        self._retry_on_stable(request, model, endpoint, tried)
+                        attempts_left = max(attempts_left, 1)
+                        continue
+                    # A 4xx is the backend's verdict on the request, not a failure of the track.
+                    self._record(
+                        request, endpoint, OUTCOME_ERROR if error.status >= 500 else OUTCOME_OK
+                    )
+                    raise
+                except Exception:
+                    self._record(request, endpoint, OUTCOME_ERROR)
+                    raise
+                self._record(
+                    request, endpoint, OUTCOME_ERROR if request.stream_failed else OUTCOME_OK
+                )
                 if name != request.chain[0]:
                     self.metrics.fallbacks.labels(request.chain[0], name).inc()
                 return
+        if last is not None:
+            self._record(request, last, OUTCOME_ERROR)
         self.metrics.errors.labels(request.chain[0], "", "upstream").inc()
         detail = "; ".join(failures[-3:]) or "no endpoint to try"
         raise ClientError(
             502 if failures else 503,
             f"no backend could answer for {_describe_chain(request.chain)} ({detail})",
         )
+
+    def _retry_on_stable(
+        self,
+        request: InferenceRequest,
+        model: ModelRuntime,
+        endpoint: EndpointState,
+        tried: list[EndpointState],
+    ) -> None:
+        """The canary failed before the client saw a byte: count it, then go to stable."""
+        self._record(request, endpoint, OUTCOME_RETRIED)
+        self.metrics.errors.labels(model.name, CANARY, "retried_on_stable").inc()
+        tried.extend(_track_endpoints(model, CANARY))
+        request.first_chunk_at = None
+
+    def _record(self, request: InferenceRequest, endpoint: EndpointState, outcome: str) -> None:
+        """The request's outcome on the track that served it, as the client saw it."""
+        ttft = None if request.first_chunk_at is None else request.first_chunk_at - request.started
+        seconds = time.perf_counter() - request.started
+        self.metrics.record_request(
+            endpoint.model, endpoint.track, endpoint.revision, outcome, seconds, ttft
+        )
+
+    def _next_roll(self, model: str) -> float:
+        """A low-discrepancy sequence per model (golden-ratio steps) instead of random rolls:
+        over any run of n requests each track's share is within about 1/n of its weight, so
+        a 10 % canary gets its 10 % even over a short analysis window."""
+        roll = (self._rolls.get(model, random.random()) + GOLDEN_RATIO_STEP) % 1.0
+        self._rolls[model] = roll
+        return roll
 
     def _choose(self, model: ModelRuntime, tried: list[EndpointState]) -> EndpointState | None:
         rotation = next(self._rotation)
@@ -128,7 +207,7 @@ class Forwarder:
             if endpoint is not None or model.has_usable:
                 return endpoint
         elif model.has_usable:
-            roll = random.random()
+            roll = self._next_roll(model.name)
             name = pick_track(
                 [
                     (t.name, t.weight, any(e.usable and e not in tried for e in t.endpoints))
@@ -362,6 +441,7 @@ class Forwarder:
                     if event_due >= end_at
                     else f"stalled for {idle:g}s"
                 )
+                request.stream_failed = True
                 await _send_stream_error(send, plan, f"model {model.name!r} {why}")
                 return
             except OSError as error:
@@ -369,6 +449,7 @@ class Forwarder:
                 if not started_response:
                     raise RetryableFailure(f"{endpoint.address}: stream broken ({error})") from None
                 self.metrics.errors.labels(*labels, "stream_broken").inc()
+                request.stream_failed = True
                 await _send_stream_error(send, plan, "the backend connection broke mid-stream")
                 return
             if data is None:
@@ -385,6 +466,7 @@ class Forwarder:
                     message = f"model {model.name!r} sent an event over {MAX_EVENT_BYTES} bytes"
                     if not started_response:
                         raise ClientError(502, message)
+                    request.stream_failed = True
                     await _send_stream_error(send, plan, message)
                     return
                 out, partial = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
@@ -400,6 +482,7 @@ class Forwarder:
                 except UpstreamStreamError as error:
                     if not started_response:
                         raise ClientError(502, str(error)) from None
+                    request.stream_failed = True
                     await _send_stream_error(send, plan, str(error))
                     return
             if not out:
@@ -407,7 +490,8 @@ class Forwarder:
             if not started_response:
                 started_response = True
                 _mark_success(endpoint)
-                self.metrics.observe_ttft(*labels, time.perf_counter() - request.started)
+                request.first_chunk_at = time.perf_counter()
+                self.metrics.observe_ttft(*labels, request.first_chunk_at - request.started)
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = partial  # a raw stream's unterminated last event, passed on as the backend sent it
@@ -448,6 +532,11 @@ class Forwarder:
         if endpoint.consecutive_failures >= threshold:
             endpoint.healthy = False
             model.health.observe(model.has_usable, time.monotonic())
+
+
+def _track_endpoints(model: ModelRuntime, name: str) -> tuple[EndpointState, ...]:
+    track = model.track(name)
+    return track.endpoints if track is not None else ()
 
 
 def _mark_success(endpoint: EndpointState) -> None:

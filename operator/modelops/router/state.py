@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.api.engines import ENGINE_FACTS
 from modelops.api.router_config import ModelRoute, RouterConfig, Timeouts
 from modelops.router.routing import is_demoted
 from modelops.router.sources import Endpoint, EndpointMap
 
-HEALTH_PATHS: Mapping[str, str] = {"vllm": "/health", "ollama": "/"}
+HEALTH_PATHS: Mapping[str, str] = {name: f.health_path for name, f in ENGINE_FACTS.items()}
 
 
 @dataclass(eq=False)
@@ -34,6 +35,8 @@ class EndpointState:
     consecutive_failures: int = 0
     last_error: str = ""
     requests: int = 0
+    # The revision its track serves (from the config); labels the per-track metrics.
+    revision: str = ""
 
     @property
     def address(self) -> str:
@@ -77,6 +80,7 @@ class TrackRuntime:
     name: str
     weight: int
     endpoints: tuple[EndpointState, ...]
+    revision: str = ""
 
     @property
     def has_usable(self) -> bool:
@@ -146,9 +150,11 @@ class StateRegistry:
             for track in route.tracks:
                 states = []
                 for endpoint in endpoints.get((name, track.name), ()):
-                    states.append(self._endpoint_state(name, track.name, route, endpoint))
-                    live_endpoints[(name, track.name, endpoint.host, endpoint.port)] = states[-1]
-                tracks.append(TrackRuntime(track.name, track.weight, tuple(states)))
+                    state = self._endpoint_state(name, track.name, route, endpoint)
+                    state.revision = track.revision
+                    states.append(state)
+                    live_endpoints[(name, track.name, endpoint.host, endpoint.port)] = state
+                tracks.append(TrackRuntime(track.name, track.weight, tuple(states), track.revision))
             health = self._health.setdefault(name, ModelHealth())
             model = ModelRuntime(
                 name=name,

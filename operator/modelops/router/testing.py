@@ -112,10 +112,12 @@ def running_router(
     reload_seconds: float = 0.2,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 20.0,
+    port: int | None = None,
     args: Sequence[str] = (),
 ) -> Iterator[RunningRouter]:
-    """`modelops router` as a subprocess on a free loopback port, ready; stopped on exit."""
-    port = free_port(host)
+    """`modelops router` as a subprocess on a free loopback port (or `port`, to restart one in
+    place), ready; stopped on exit."""
+    port = free_port(host) if port is None else port
     with tempfile.TemporaryDirectory(prefix="modelops-router-") as directory:
         config_path = Path(directory) / "router.yaml"
         config_path.write_text(yaml.safe_dump(dict(config)))

@@ -2,8 +2,8 @@
 
 Every behaviour knob can be given as a flag or as an env var of the same meaning, so that a
 pod spec (container env) can tune the simulator that the launcher starts for it. Flags win
-over env vars. Only argparse/os are imported here: `modelops --help` and the launcher's
-children must start fast.
+over env vars. Only argparse/os and the engine table are imported here: `modelops --help`
+and the launcher's children must start fast.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from modelops.api.engines import ENGINE_FACTS
+
 ENGINES = ("vllm", "ollama")
-DEFAULT_PORTS = {"vllm": 8000, "ollama": 11434}
+DEFAULT_PORTS = {name: facts.port for name, facts in ENGINE_FACTS.items()}
 
 
 @dataclass(frozen=True)

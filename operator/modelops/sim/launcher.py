@@ -3,7 +3,12 @@
 Reconciles every pod snapshot (and every few seconds anyway) against the simulator processes it
 runs: one `python -m modelops.sim` per vLLM/Ollama container of a Running pod on a simulated
 node, bound to the pod IP. In place of the kubelet it also runs httpGet readiness probes and
-restarts crashed simulators with backoff, and reports both to the pod status.
+restarts crashed simulators with backoff, and reports both to the pod status. Like the kubelet's
+status sync, it writes a pod's status again whenever the API shows something else than it
+observes (the node lifecycle controller marks pods NotReady while their node's Lease lapses, for
+instance during an API server outage; nothing else would mark them Ready again). The simulators
+of pods on a node that is down (`modelops cluster node down`) are stopped: the runtime dies with
+the node.
 
 Children never outlive the launcher: each is started with prctl(PR_SET_PDEATHSIG, SIGTERM), so
 the kernel signals it when the launcher dies for any reason (even SIGKILL); on SIGTERM/SIGINT the
@@ -30,7 +35,7 @@ from modelops.k8s.pod_status import (
     ContainerObservation,
     Termination,
     report_container,
-    simulated_node_names,
+    simulated_nodes,
 )
 from modelops.k8s.pods import PodInfo, watch_pods
 from modelops.sim.knobs import KNOB_ENV_NAMES
@@ -45,7 +50,8 @@ log = logging.getLogger("modelops.sim.launcher")
 
 RESYNC_SECONDS = 5.0
 NODE_REFRESH_MIN_SECONDS = 1.0
-NODE_REFRESH_MAX_SECONDS = 30.0
+NODE_REFRESH_MAX_SECONDS = 5.0  # how soon a node that went down (or came back) is noticed
+STATUS_SYNC_SECONDS = 10.0  # at most one re-assertion per container this often (the kubelet's)
 STOP_GRACE_SECONDS = 5.0
 RESTART_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
 STABLE_RUN_SECONDS = 60.0  # a run this long resets the backoff, as the kubelet does
@@ -149,6 +155,10 @@ class Supervisor:
         self._last_termination: Termination | None = None
         self._started_at: datetime.datetime | None = None
         self._reported: bool | None = None
+        self._observation: ContainerObservation | None = None  # the last one written
+        self._writing = asyncio.Lock()
+        self._synced_at = float("-inf")
+        self._sync_task: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -157,8 +167,37 @@ class Supervisor:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def sync(self, pod_ready: bool) -> None:
+        """The status sync: when the pod's Ready (as the API shows it) is not what this
+        container last reported, write the last observation again (rate-limited)."""
+        if self._reported is None or pod_ready == self._reported or self._stopping.is_set():
+            return
+        if self._sync_task is not None and not self._sync_task.done():
+            return
+        if time.monotonic() - self._synced_at < STATUS_SYNC_SECONDS:
+            return
+        self._synced_at = time.monotonic()
+        self._sync_task = asyncio.get_running_loop().create_task(self._reassert())
+
+    async def _reassert(self) -> None:
+        async with self._writing:
+            observation = self._observation
+            if observation is None or self._stopping.is_set():
+                return
+            spec = self.spec
+            log.info(
+                "re-asserting status of %s/%s container %s",
+                spec.namespace,
+                spec.pod,
+                spec.container,
+            )
+            if not await self._reporter.report(spec, observation):
+                self._reported = None  # unknown: the next probe writes again
+
     async def stop(self) -> None:
         self._stopping.set()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         process = self._process
         if process is not None and process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -265,28 +304,32 @@ class Supervisor:
             waiting_reason=waiting_reason,
             started_at=None if waiting_reason else self._started_at,
         )
-        written = await self._reporter.report(self.spec, observation)
-        self._reported = ready if written else None
+        async with self._writing:
+            written = await self._reporter.report(self.spec, observation)
+            self._reported = ready if written else None
+            if written:
+                self._observation = observation
 
 
 class NodeCache:
-    """Which nodes are simulated; listed again when an unknown node shows up (rate-limited)."""
+    """Which simulated nodes are up; listed again when an unknown node shows up (rate-limited)
+    and every few seconds (a node goes down or comes back without any pod changing)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._names: set[str] = set()
+        self._nodes: dict[str, bool] = {}  # simulated node -> up
         self._listed_at = float("-inf")
 
     async def simulated(self, needed: set[str]) -> set[str]:
         age = time.monotonic() - self._listed_at
-        unknown = needed - self._names
+        unknown = needed - set(self._nodes)
         if (unknown and age >= NODE_REFRESH_MIN_SECONDS) or age >= NODE_REFRESH_MAX_SECONDS:
             try:
-                self._names = await simulated_node_names(self._client)
+                self._nodes = await simulated_nodes(self._client)
                 self._listed_at = time.monotonic()
             except Exception as error:
                 log.warning("listing simulated nodes failed: %s", error)
-        return self._names
+        return {name for name, up in self._nodes.items() if up}
 
 
 class Launcher:
@@ -309,6 +352,10 @@ class Launcher:
             supervisor = Supervisor(spec, self._reporter)
             self.supervisors[spec.key] = supervisor
             supervisor.start()
+        for key, supervisor in self.supervisors.items():
+            pod = pods.get(key[0])
+            if pod is not None:
+                supervisor.sync(pod.ready)
 
     async def stop_all(self) -> None:
         supervisors = list(self.supervisors.values())

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import modelops
+from modelops.api.engines import ENGINE_FACTS
 
 SOURCE_ROOT = Path(modelops.__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def simulator_command(
 
 
 def health_path(engine: str) -> str:
-    return "/health" if engine == "vllm" else "/"
+    return ENGINE_FACTS[engine].health_path
 
 
 def http_status(host: str, port: int, path: str, timeout: float = 2.0) -> int | None:

@@ -223,3 +223,11 @@ def test_bad_slot_or_replicas_is_a_clear_error(slot: str, replicas: int) -> None
 def test_helpers() -> None:
     assert service_name("llama3.1-8b-instruct") == "llama3-1-8b-instruct"
     assert selector_string({"b": "2", "a": "1"}) == "a=1,b=2"
+
+
+@BOTH
+def test_runtime_pods_mount_no_service_account_token_unless_asked(base: dict[str, Any]) -> None:
+    # vLLM and Ollama never call the Kubernetes API: a compromised model server holds no token.
+    assert pod_spec(build(spec_with(base)))["automountServiceAccountToken"] is False
+    asked = pod_spec(build(spec_with(base, mountServiceAccountToken=True)))
+    assert asked["automountServiceAccountToken"] is True

@@ -8,9 +8,10 @@ import pytest
 
 from modelops.api import parse_model_deployment
 from modelops.api.router_config import ApiKey, Auth, ModelRoute, RouterConfig, Timeouts, Track
-from modelops.builders import LABEL_MODEL, LABEL_SLOT
+from modelops.builders import LABEL_MODEL, LABEL_REVISION, LABEL_SLOT
 from modelops.builders.router_config import (
     RoutedModel,
+    SlotTrack,
     backend_model,
     build_router_plan,
     model_route,
@@ -37,7 +38,7 @@ def routed(
         key=(namespace, name),
         created=created,
         md=parse_model_deployment(body),
-        stable_slot=slot,  # type: ignore[arg-type]
+        tracks=(SlotTrack("stable", slot, "rev1", 100),),  # type: ignore[arg-type]
     )
 
 
@@ -75,7 +76,12 @@ def test_model_route(spec: dict[str, Any], slot: str, engine: str, backend: str,
     assert route.backend_model == backend
     assert route.port == port
     assert route.tracks == [
-        Track(name="stable", selector={LABEL_MODEL: "m", LABEL_SLOT: slot}, weight=100)
+        Track(
+            name="stable",
+            selector={LABEL_MODEL: "m", LABEL_SLOT: slot, LABEL_REVISION: "rev1"},
+            weight=100,
+            revision="rev1",
+        )
     ]
     assert route.fallback == []
     assert route.timeouts is None
@@ -99,6 +105,20 @@ def test_routing_without_timeout_keeps_the_router_wide_timeouts() -> None:
     assert route.timeouts is None
     config = build_router_plan([routed("m", day(1), routing={"timeoutSeconds": 7})]).config
     assert config.timeouts_for("m") == Timeouts(interactive_seconds=7.0, long_seconds=7.0)
+
+
+@pytest.mark.parametrize(
+    ("autoscaling", "expected"),
+    [
+        (None, False),
+        ({"enabled": True, "minReplicas": 0}, True),
+        ({"enabled": True, "minReplicas": 1}, False),
+        ({"enabled": False, "minReplicas": 0}, False),  # an HPA/KEDA owns the count: no hold
+    ],
+)
+def test_scale_to_zero_routes_hold_requests(autoscaling: Any, expected: bool) -> None:
+    changes = {} if autoscaling is None else {"autoscaling": autoscaling}
+    assert model_route(routed("m", day(1), **changes)).scale_to_zero is expected
 
 
 # -- build_router_plan ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from modelops.controller.workqueue import WorkQueue
+from modelops.controller.workqueue import FAILURE_BASE_SECONDS, ItemBackoff, WorkQueue
 
 LIMIT = 5.0  # seconds; generous bound for every wait, never a sleep
 
@@ -197,8 +197,76 @@ async def test_an_exception_is_logged_and_retried(
     queue.add("a")
     await recorder.until(lambda: len(recorder.calls) >= 2 and queue.idle())
     assert recorder.calls == ["a", "a"]
-    assert scheduled == [("a", 5.0)]
-    assert any("reconcile of a failed" in r.getMessage() for r in caplog.records)
+    assert scheduled == [("a", FAILURE_BASE_SECONDS)]
+    assert any("reconcile of a failed (1 in a row)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("base", "cap", "outcomes", "delays"),
+    [
+        # Failures in a row double the delay, up to the cap.
+        (0.5, 60.0, ["fail"] * 9, [0.5, 1, 2, 4, 8, 16, 32, 60, 60]),
+        # A success forgets: the next failure starts from the base again.
+        (1.0, 8.0, ["fail", "fail", "ok", "fail", "fail"], [1, 2, None, 1, 2]),
+        # A returned recheck delay is a success too.
+        (0.1, 1.0, ["fail", "fail", "fail", 30.0, "fail"], [0.1, 0.2, 0.4, 30.0, 0.1]),
+        # The cap holds from the first failure when base equals it.
+        (5.0, 5.0, ["fail", "fail"], [5, 5]),
+    ],
+)
+async def test_failures_back_off_exponentially_per_key_and_success_resets(
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    base: float,
+    cap: float,
+    outcomes: list[str | float],
+    delays: list[float | None],
+) -> None:
+    queue: WorkQueue[str] = WorkQueue(recorder, workers=2, backoff=ItemBackoff(base, cap))
+    scheduled: dict[str, list[float]] = {"a": [], "b": []}
+    monkeypatch.setattr(queue, "add_after", lambda key, delay: scheduled[key].append(delay))
+    recorder.results["a"] = [
+        RuntimeError("boom") if o == "fail" else (None if o == "ok" else float(o)) for o in outcomes
+    ]
+    recorder.results["b"] = [RuntimeError("b")] * len(outcomes)  # fails all along
+    seen: list[float | None] = []
+    queue.start()
+    try:
+        for run in range(1, len(outcomes) + 1):
+            before = len(scheduled["a"])
+            queue.add("a")
+            queue.add("b")
+            await recorder.until(
+                lambda run=run: (
+                    recorder.calls.count("a") == recorder.calls.count("b") == run and queue.idle()
+                )
+            )
+            seen.append(scheduled["a"][-1] if len(scheduled["a"]) > before else None)
+    finally:
+        await queue.stop()
+    assert seen == delays
+    # The other key's count is its own: a's successes did not reset it.
+    assert scheduled["b"] == [min(base * 2**n, cap) for n in range(len(outcomes))]
+
+
+def test_item_backoff_counts_and_forgets_per_key() -> None:
+    backoff: ItemBackoff[str] = ItemBackoff(0.25, 1.0)
+    assert [backoff.when("a") for _ in range(4)] == [0.25, 0.5, 1.0, 1.0]
+    assert backoff.failures("a") == 4
+    assert backoff.when("b") == 0.25
+    backoff.forget("a")
+    assert backoff.failures("a") == 0
+    assert backoff.when("a") == 0.25
+    backoff.forget("never-failed")  # a no-op
+    for _ in range(100):  # no overflow however long an outage lasts
+        backoff.when("c")
+    assert backoff.when("c") == 1.0
+
+
+@pytest.mark.parametrize(("base", "cap"), [(0, 1), (-1, 1), (2, 1)])
+def test_item_backoff_rejects_a_bad_shape(base: float, cap: float) -> None:
+    with pytest.raises(ValueError, match="0 < base <= cap"):
+        ItemBackoff(base, cap)
 
 
 async def test_a_rerun_request_wins_over_the_retry_delay(
