@@ -85,6 +85,9 @@ class ModelRoute(_Model):
     timeouts: Timeouts | None = None
     # The model emits `<think>...</think>` reasoning in its content.
     reasoning: bool = False
+    # Tokens of prompt + answer the model can hold (vLLM maxModelLen, Ollama contextLength);
+    # reported by the listing endpoints and used to skip candidates a prompt cannot fit.
+    context_length: int | None = Field(default=None, ge=1)
 
     @property
     def backend_port(self) -> int:

@@ -54,6 +54,10 @@ def model_route(model: RoutedModel) -> ModelRoute:
         seconds = float(routing.timeout_seconds)
         timeouts = Timeouts(interactive_seconds=seconds, long_seconds=seconds)
     selector = {LABEL_MODEL: name, LABEL_SLOT: model.stable_slot}
+    spec = md.spec
+    context_length = (spec.vllm.max_model_len if spec.vllm else None) or (
+        spec.ollama.context_length if spec.ollama else None
+    )
     return ModelRoute(
         namespace=namespace,
         engine=md.spec.engine,
@@ -62,6 +66,7 @@ def model_route(model: RoutedModel) -> ModelRoute:
         tracks=[Track(name="stable", selector=selector, weight=100)],
         fallback=list(routing.fallback) if routing else [],
         timeouts=timeouts,
+        context_length=context_length,
     )
 
 

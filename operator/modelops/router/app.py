@@ -23,7 +23,8 @@ from modelops.api.router_config import RouterConfig, RouterConfigError, usable_c
 from modelops.router import catalog
 from modelops.router.adapters import Operation, client_to_canonical
 from modelops.router.auth import KeyRing, load_key_ring
-from modelops.router.errors import ClientApi, ClientError, error_body
+from modelops.router.context_fit import ContextTooLong, fitting_candidates, request_need
+from modelops.router.errors import ClientApi, ClientError, client_status, error_body
 from modelops.router.health import run_health_checks
 from modelops.router.metrics import RouterMetrics
 from modelops.router.proxy import Forwarder, InferenceRequest
@@ -38,7 +39,7 @@ from modelops.router.sources import (
 )
 from modelops.router.state import Snapshot, StateRegistry
 from modelops.router.streams import dumps
-from modelops.router.translate_ollama import TranslationError
+from modelops.router.translate_common import TranslationError
 from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ INFERENCE_ROUTES: dict[str, Operation] = {
     "/generate": Operation("tgi", "completion"),
     "/generate_stream": Operation("tgi", "completion", tgi_stream=True),
 }
+# TGI's POST / (what huggingface_hub's InferenceClient(base_url=...) calls): `stream` decides.
+TGI_COMPAT = Operation("tgi", "completion", tgi_compat=True)
+MODELS_PREFIX = "/v1/models/"
 
 
 class ClientGone(Exception):
@@ -72,9 +76,14 @@ def _api_for_path(path: str) -> ClientApi:
         return "openai"
     if path.startswith("/api/"):
         return "ollama"
-    if path in ("/generate", "/generate_stream", "/info"):
+    if path in ("/generate", "/generate_stream", "/info", "/health", "/"):
         return "tgi"
     return "router"
+
+
+def _allow_header(methods: list[str]) -> bytes:
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    return ", ".join(sorted(allowed)).encode()
 
 
 class _GuardedSend:
@@ -93,11 +102,26 @@ class _GuardedSend:
 
 
 async def respond(
-    send: Send, status: int, body: bytes, content_type: bytes = b"application/json"
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = b"application/json",
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + (extra_headers or []),
+        }
+    )
     await send({"type": "http.response.body", "body": body})
+
+
+async def respond_error(send: Send, api: ClientApi, error: ClientError) -> None:
+    status = client_status(api, error.status)
+    await respond(send, status, error_body(api, status, error.message, error.param, error.code))
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -144,18 +168,20 @@ class RouterApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoint_task: asyncio.Task[None] | None = None
         self._config_applied = asyncio.Event()
-        self._simple: dict[str, Handler] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/metrics": self._metrics,
-            "/status": self._status,
-            "/v1/models": self._catalog(catalog.openai_models),
-            "/api/tags": self._catalog(catalog.ollama_tags),
-            "/api/ps": self._catalog(catalog.ollama_ps),
-            "/api/version": self._version,
-            "/api/show": self._show,
-            "/info": self._tgi_info,
-            "/": self._root,
+        # path -> {method: handler}; a known path asked with another method is a 405 with Allow.
+        self._simple: dict[str, dict[str, Handler]] = {
+            "/healthz": {"GET": self._healthz},
+            "/readyz": {"GET": self._readyz},
+            "/metrics": {"GET": self._metrics},
+            "/status": {"GET": self._status},
+            "/v1/models": {"GET": self._catalog(catalog.openai_models)},
+            "/api/tags": {"GET": self._catalog(catalog.ollama_tags)},
+            "/api/ps": {"GET": self._catalog(catalog.ollama_ps)},
+            "/api/version": {"GET": self._version},
+            "/api/show": {"POST": self._show},
+            "/info": {"GET": self._tgi_info},
+            "/health": {"GET": self._tgi_health},
+            "/": {"GET": self._root},
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -231,29 +257,50 @@ class RouterApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            method = scope["method"]
             op = INFERENCE_ROUTES.get(path)
             if op is not None:
+                if method != "POST":
+                    await self._method_not_allowed(op.client_api, path, ["POST"], send)
+                    return
                 await self._inference(op, scope, receive, send)
                 return
-            handler = self._simple.get(path)
+            if path == "/" and method == "POST":
+                await self._inference(TGI_COMPAT, scope, receive, send)
+                return
+            api = _api_for_path(path)
+            methods = self._simple.get(path)
+            if methods is None and path.startswith(MODELS_PREFIX):
+                methods = {"GET": self._model_retrieve}
+            if methods is None:
+                await respond_error(send, api, ClientError(404, f"no route {path}"))
+                return
+            handler = methods.get("GET" if method == "HEAD" else method)
             if handler is None:
-                api = _api_for_path(path)
-                await respond(send, 404, error_body(api, 404, f"no route {path}"))
+                allowed = [*methods, *(["POST"] if path == "/" else [])]
+                await self._method_not_allowed(api, path, allowed, send)
                 return
             guarded = _GuardedSend(send)
             try:
                 await handler(scope, receive, guarded)
             except ClientError as error:
                 if not guarded.started:
-                    await respond(
-                        send,
-                        error.status,
-                        error_body(_api_for_path(path), error.status, error.message),
-                    )
+                    await respond_error(send, api, error)
             except ClientGone:
                 pass
+            except Exception:
+                log.exception("unexpected error serving %s", path)
+                if not guarded.started:
+                    await respond_error(send, api, ClientError(500, "internal router error"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _method_not_allowed(
+        self, api: ClientApi, path: str, methods: list[str], send: Send
+    ) -> None:
+        allow = _allow_header(methods)
+        message = f"{path} takes {allow.decode()}"
+        await respond(send, 405, error_body(api, 405, message), extra_headers=[(b"allow", allow)])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -277,23 +324,21 @@ class RouterApp:
         try:
             await self._serve_inference(op, scope, receive, guarded)
         except ClientError as error:
-            status = error.status
+            status = client_status(api, error.status)
             if not guarded.started:
-                await respond(send, status, error_body(api, status, error.message))
+                await respond_error(send, api, error)
         except ClientGone:
             status = 499
         except Exception:
             status = 500
             log.exception("unexpected error serving %s", scope["path"])
             if not guarded.started:
-                await respond(send, 500, error_body(api, 500, "internal router error"))
+                await respond_error(send, api, ClientError(500, "internal router error"))
         self.metrics.count_client_request(api, status)
 
     async def _serve_inference(
         self, op: Operation, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        if scope["method"] != "POST":
-            raise ClientError(405, f"{scope['path']} takes POST")
         snapshot = self.snapshot
         if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
@@ -312,7 +357,7 @@ class RouterApp:
         try:
             canonical = client_to_canonical(op, parsed)
         except TranslationError as error:
-            raise ClientError(400, str(error)) from None
+            raise ClientError(400, str(error), error.param) from None
         if not canonical.get("model") and headers.get("x-model"):
             canonical["model"] = headers["x-model"]
         try:
@@ -322,13 +367,22 @@ class RouterApp:
             chain = model_chain(target, snapshot.config)
         except RoutingError as error:
             raise ClientError(
-                404 if "not found" in str(error) or "unknown" in str(error) else 400, str(error)
+                404 if "not found" in str(error) or "unknown" in str(error) else 400,
+                str(error),
+                "model",
             ) from None
         if self.keys.enabled:
             allowed = [name for name in chain if self.keys.may_use(authorization, name)]
             if not allowed or (target.model is not None and allowed[0] != chain[0]):
                 raise ClientError(403, f"this API key may not use {chain[0]!r}")
             chain = allowed
+        windows = {name: snapshot.config.models[name].context_length for name in chain}
+        if any(windows.values()):
+            try:
+                chain = fitting_candidates(chain, windows, request_need(op.kind, canonical))
+            except ContextTooLong as error:
+                param = "messages" if op.kind == "chat" else "prompt"
+                raise ClientError(400, str(error), param, "context_length_exceeded") from None
         timeouts = snapshot.config.timeouts_for(chain[0])
         max_tokens = canonical.get("max_tokens", canonical.get("max_completion_tokens"))
         request = InferenceRequest(
@@ -373,6 +427,18 @@ class RouterApp:
     async def _root(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 200, b"modelops router is running", b"text/plain")
 
+    async def _tgi_health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.snapshot is None:
+            raise ClientError(503, "the router has no configuration yet")
+        await respond(send, 200, b"")
+
+    async def _model_retrieve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        snapshot, authorization = self._authorized_snapshot(scope)
+        name = scope["path"][len(MODELS_PREFIX) :]
+        if name not in snapshot.models or not self.keys.may_use(authorization, name):
+            raise ClientError(404, f"The model `{name}` does not exist.", "model")
+        await respond(send, 200, dumps(catalog.openai_model(snapshot, name)))
+
     async def _version(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 200, dumps({"version": catalog.OLLAMA_COMPAT_VERSION}))
 
@@ -404,11 +470,15 @@ class RouterApp:
             body = json.loads(await read_body(receive) or b"{}")
         except ValueError:
             raise ClientError(400, "request body is not valid JSON") from None
-        name = body.get("model") or body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or name not in snapshot.models:
-            raise ClientError(404, f"model {name!r} not found")
-        if not self.keys.may_use(authorization, name):
-            raise ClientError(403, f"this API key may not use {name!r}")
+        if not isinstance(body, dict):
+            raise ClientError(400, "request body must be a JSON object")
+        name = body.get("model") or body.get("name")
+        if name is None or name == "":
+            raise ClientError(400, "model is required")
+        if not isinstance(name, str):
+            raise ClientError(400, "'model' must be a string")
+        if name not in snapshot.models or not self.keys.may_use(authorization, name):
+            raise ClientError(404, f"model '{name}' not found")
         await respond(send, 200, dumps(catalog.ollama_show(snapshot, name)))
 
     async def _tgi_info(self, scope: Scope, receive: Receive, send: Send) -> None:
