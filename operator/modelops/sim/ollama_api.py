@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from modelops.sim import sampling, textgen
 from modelops.sim.engine import Engine, Generation
 from modelops.sim.openai_api import ApiError, Flavour, JsonObject, OpenAIRoutes, json_response
 from modelops.sim.routing import Routes
@@ -93,7 +94,55 @@ def _parse(request: Request) -> JsonObject:
         raise ApiError(400, f"invalid character '{first}' looking for beginning of value") from None
     if not isinstance(body, dict):
         raise ApiError(400, "json: cannot unmarshal into Go value of type api.Request")
+    for name, kind in REQUEST_FIELD_TYPES.items():
+        value = body.get(name)
+        if value is not None and not sampling.CHECKS[kind](value):
+            raise ApiError(
+                400, f"json: cannot unmarshal into Go struct field Request.{name} of type {kind}"
+            )
     return body
+
+
+# Go struct field types of Ollama's api.ChatRequest / GenerateRequest / EmbedRequest.
+REQUEST_FIELD_TYPES: Mapping[str, str] = {
+    "model": "string",
+    "prompt": "string",
+    "suffix": "string",
+    "system": "string",
+    "template": "string",
+    "stream": "boolean",
+    "raw": "boolean",
+    "messages": "array",
+    "tools": "array",
+    "options": "object",
+    "context": "array",
+    "images": "array",
+    "truncate": "boolean",
+    "dimensions": "integer",
+}
+# api.Options field types (FromMap refuses a value of another JSON type).
+OPTION_TYPES: Mapping[str, str] = {
+    "num_predict": "number",
+    "num_ctx": "number",
+    "top_k": "number",
+    "seed": "number",
+    "temperature": "number",
+    "top_p": "number",
+    "min_p": "number",
+    "repeat_penalty": "number",
+    "presence_penalty": "number",
+    "frequency_penalty": "number",
+    "stop": "array",
+}
+
+
+def _options(body: JsonObject) -> JsonObject:
+    options = body.get("options") or {}
+    for name, kind in OPTION_TYPES.items():
+        value = options.get(name)
+        if value is not None and not sampling.CHECKS[kind](value):
+            raise ApiError(400, f"option {name!r} must be of type {kind}")
+    return options
 
 
 class OllamaRoutes:
@@ -175,12 +224,24 @@ class OllamaRoutes:
         )
 
     def _plan(self, body: JsonObject, prompt: str) -> Generation:
-        options = body.get("options")
-        limit = options.get("num_predict") if isinstance(options, dict) else None
-        max_tokens = limit if isinstance(limit, int) and limit >= 0 else None
+        options = _options(body)
+        limit = options.get("num_predict")
+        max_tokens = int(limit) if isinstance(limit, int | float) and limit >= 0 else None
         fmt = body.get("format")
+        if fmt not in (None, "", "json") and not isinstance(fmt, dict):
+            raise ApiError(400, 'invalid format: expected "json" or a JSON schema')
         schema = fmt if isinstance(fmt, dict) else None
-        return self.engine.plan(prompt, max_tokens, fmt == "json" or schema is not None, schema)
+        stop = sampling.stop_list(options.get("stop"))
+        json_mode = fmt == "json" or schema is not None
+        return self.engine.plan(prompt, max_tokens, json_mode, schema, stop)
+
+    def _think(self, body: JsonObject, text: str) -> tuple[str, str]:
+        """(thinking, content): `think: true` separates the reasoning, false drops it."""
+        think = body.get("think")
+        if think is None or not text.startswith("<think>") or "</think>" not in text:
+            return "", text
+        thinking, _, content = text[len("<think>") :].partition("</think>")
+        return ("" if think is False else thinking.strip()), content.lstrip("\n")
 
     async def generate(self, request: Request) -> Response | StreamResponse:
         return await self._generate(request, chat=False)
@@ -194,15 +255,18 @@ class OllamaRoutes:
             model = self._model(body)
             if chat:
                 messages = body.get("messages") or []
-                if not isinstance(messages, list):
-                    raise ApiError(400, "messages must be a list")
-                prompt = "\n".join(
-                    str(m.get("content", "")) for m in messages if isinstance(m, dict)
-                )
+                for index, message in enumerate(messages):
+                    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                        raise ApiError(400, f"messages[{index}] needs a role")
+                    if not isinstance(message.get("content", ""), str):
+                        raise ApiError(400, f"messages[{index}].content must be a string")
+                prompt = "\n".join(str(m.get("content", "")) for m in messages)
                 empty = not messages
             else:
                 prompt = str(body.get("prompt") or "")
                 empty = not prompt
+            generation = self._plan(body, prompt)
+            tool = sampling.due_tool(body, messages) if chat else None
             if not empty:
                 self._fault()
         except ApiError as error:
@@ -211,20 +275,34 @@ class OllamaRoutes:
         if empty:  # Ollama loads the model and answers done_reason "load"
             piece: Any = {"role": "assistant", "content": ""} if chat else ""
             return json_response(
-                {"model": model, "created_at": timestamp(), key: piece, "done": True,
-                 "done_reason": "load"}
-            )  # fmt: skip
-        generation = self._plan(body, prompt)
+                {
+                    "model": model,
+                    "created_at": timestamp(),
+                    key: piece,
+                    "done": True,
+                    "done_reason": "load",
+                }
+            )
+        calls = None
+        if tool is not None:
+            call = sampling.tool_call(tool, prompt, self.engine.config.seed)
+            calls = [{"function": {"name": call.name, "arguments": json.loads(call.arguments)}}]
         if body.get("stream", True) is not False:
-            return StreamResponse(self._chunks(model, key, generation), NDJSON)
+            return StreamResponse(self._chunks(model, key, generation, body, calls), NDJSON)
         started = time.monotonic_ns()
         ttft = await self.engine.complete(generation)
-        text = generation.text
-        final = {
-            "model": model,
-            "created_at": timestamp(),
-            key: {"role": "assistant", "content": text} if chat else text,
-        }
+        thinking, text = self._think(body, generation.text)
+        final: JsonObject = {"model": model, "created_at": timestamp()}
+        if chat:
+            final["message"] = {"role": "assistant", "content": "" if calls else text}
+            if thinking:
+                final["message"]["thinking"] = thinking
+            if calls:
+                final["message"]["tool_calls"] = calls
+        else:
+            final["response"] = text
+            if thinking:
+                final["thinking"] = thinking
         final |= self._final_stats(generation, started, int(ttft * 1e9), chat)
         return json_response(final)
 
@@ -246,17 +324,52 @@ class OllamaRoutes:
             stats["context"] = list(range(1, min(generation.prompt_tokens, 8) + 1))
         return stats
 
-    async def _chunks(self, model: str, key: str, generation: Generation) -> AsyncIterator[bytes]:
+    async def _chunks(
+        self,
+        model: str,
+        key: str,
+        generation: Generation,
+        body: JsonObject,
+        calls: list[JsonObject] | None,
+    ) -> AsyncIterator[bytes]:
         chat = key == "message"
         started = time.monotonic_ns()
         first_ns = 0
+        think = body.get("think")
+        in_think = False
+
+        def line(piece: str, thinking: str = "") -> bytes:
+            value: JsonObject = {"model": model, "created_at": timestamp()}
+            if chat:
+                value["message"] = {"role": "assistant", "content": piece}
+                if thinking:
+                    value["message"]["thinking"] = thinking
+            else:
+                value["response"] = piece
+                if thinking:
+                    value["thinking"] = thinking
+            value["done"] = False
+            return json.dumps(value).encode() + b"\n"
+
         async with aclosing(self.engine.stream(generation)) as tokens:
             async for token in tokens:
                 if not first_ns:
                     first_ns = time.monotonic_ns() - started
-                piece = {"role": "assistant", "content": token} if chat else token
-                line = {"model": model, "created_at": timestamp(), key: piece, "done": False}
-                yield json.dumps(line).encode() + b"\n"
+                if calls:
+                    continue  # a tool call is sent whole, as Ollama does
+                if think is not None and token in ("<think>", "</think>"):
+                    in_think = token == "<think>"
+                    continue
+                if in_think:
+                    if think is not False:
+                        yield line("", token)
+                    continue
+                yield line(token)
+        if calls:
+            value = {"model": model, "created_at": timestamp(),
+                     "message": {"role": "assistant", "content": "", "tool_calls": calls},
+                     "done": False}  # fmt: skip
+            yield json.dumps(value).encode() + b"\n"
         final: JsonObject = {
             "model": model,
             "created_at": timestamp(),
@@ -266,8 +379,6 @@ class OllamaRoutes:
         yield json.dumps(final).encode() + b"\n"
 
     async def embed(self, request: Request) -> Response:
-        from modelops.sim import textgen
-
         try:
             body = _parse(request)
             model = self._model(body)
@@ -280,7 +391,8 @@ class OllamaRoutes:
             return _error(error.status, error.message)
         started = time.monotonic_ns()
         seed = self.engine.config.seed
-        vectors = [textgen.embedding(text, seed) for text in texts]
+        dimensions = body.get("dimensions") or textgen.EMBEDDING_DIMENSIONS
+        vectors = [textgen.embedding(text, seed, dimensions) for text in texts]
         return json_response(
             {
                 "model": model,
@@ -293,8 +405,6 @@ class OllamaRoutes:
 
     async def embeddings(self, request: Request) -> Response:
         """The legacy single-prompt endpoint."""
-        from modelops.sim import textgen
-
         try:
             body = _parse(request)
             self._model(body)
