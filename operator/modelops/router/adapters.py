@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from modelops.router import translate_ollama as ol
 from modelops.router import translate_ollama_answers as ola
+from modelops.router import translate_ollama_streams as ols
 from modelops.router import translate_tgi as tgi
+from modelops.router import translate_to_ollama as tol
 from modelops.router.errors import ClientApi
 from modelops.router.reasoning import split_think
 from modelops.router.streams import (
@@ -144,11 +146,11 @@ def canonical_to_backend(
                 "regex grammars cannot be served by an Ollama backend", "parameters.grammar"
             )
         if op.kind == "chat":
-            body = ol.openai_chat_to_ollama(canonical, backend_model)
+            body = tol.openai_chat_to_ollama(canonical, backend_model)
         elif op.kind == "completion":
-            body = ol.openai_completion_to_ollama(canonical, backend_model)
+            body = tol.openai_completion_to_ollama(canonical, backend_model)
         else:
-            return OLLAMA_PATHS["embedding"], ol.openai_embedding_to_ollama(
+            return OLLAMA_PATHS["embedding"], tol.openai_embedding_to_ollama(
                 canonical, backend_model
             )
         think = _client_wishes(canonical).get("think")
@@ -248,13 +250,13 @@ class StreamPlan:
         self._direct = same_api(op, backend_api)
         wishes = _client_wishes(request or {})
         self._to_openai = (
-            ola.OllamaStreamToOpenAI(served, request_id, op.kind == "chat", include_usage)
+            ols.OllamaStreamToOpenAI(served, request_id, op.kind == "chat", include_usage)
             if backend_api == "ollama"
             else None
         )
         self._splitter = ChunkReasoningSplitter() if split_reasoning and op.kind == "chat" else None
         self._to_ollama = (
-            ola.OpenAIStreamToOllama(
+            ols.OpenAIStreamToOllama(
                 served, op.kind == "chat", time.monotonic_ns(), wishes.get("think")
             )
             if op.client_api == "ollama"

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,19 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from modelops.api.router_config import RouterConfig, RouterConfigError, usable_config
 from modelops.router import catalog
 from modelops.router.adapters import Operation, client_to_canonical
+from modelops.router.asgi import (
+    ClientGone,
+    GuardedSend,
+    Handler,
+    Receive,
+    Scope,
+    Send,
+    cancel_on_disconnect,
+    headers_of,
+    read_body,
+    respond,
+    respond_error,
+)
 from modelops.router.auth import KeyRing, load_key_ring
 from modelops.router.context_fit import ContextTooLong, fitting_candidates, request_need
 from modelops.router.errors import ClientApi, ClientError, client_status, error_body
@@ -44,13 +57,6 @@ from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
 INFERENCE_ROUTES: dict[str, Operation] = {
     "/v1/chat/completions": Operation("openai", "chat"),
     "/v1/completions": Operation("openai", "completion"),
@@ -67,10 +73,6 @@ TGI_COMPAT = Operation("tgi", "completion", tgi_compat=True)
 MODELS_PREFIX = "/v1/models/"
 
 
-class ClientGone(Exception):
-    """The client disconnected before we answered."""
-
-
 def _api_for_path(path: str) -> ClientApi:
     if path.startswith("/v1/"):
         return "openai"
@@ -84,71 +86,6 @@ def _api_for_path(path: str) -> ClientApi:
 def _allow_header(methods: list[str]) -> bytes:
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     return ", ".join(sorted(allowed)).encode()
-
-
-class _GuardedSend:
-    """Remembers whether the response started, so errors are only sent when they still can be."""
-
-    __slots__ = ("_send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self._send(message)
-
-
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes = b"application/json",
-    extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": headers + (extra_headers or []),
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def respond_error(send: Send, api: ClientApi, error: ClientError) -> None:
-    status = client_status(api, error.status)
-    await respond(send, status, error_body(api, status, error.message, error.param, error.code))
-
-
-async def read_body(receive: Receive) -> bytes:
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body
-    parts = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ClientError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        parts.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(parts)
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 class RouterApp:
@@ -280,7 +217,7 @@ class RouterApp:
                 allowed = [*methods, *(["POST"] if path == "/" else [])]
                 await self._method_not_allowed(api, path, allowed, send)
                 return
-            guarded = _GuardedSend(send)
+            guarded = GuardedSend(send)
             try:
                 await handler(scope, receive, guarded)
             except ClientError as error:
@@ -319,7 +256,7 @@ class RouterApp:
 
     async def _inference(self, op: Operation, scope: Scope, receive: Receive, send: Send) -> None:
         api = op.client_api
-        guarded = _GuardedSend(send)
+        guarded = GuardedSend(send)
         status = 200
         try:
             await self._serve_inference(op, scope, receive, guarded)
@@ -342,7 +279,7 @@ class RouterApp:
         snapshot = self.snapshot
         if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
-        headers = _headers(scope)
+        headers = headers_of(scope)
         authorization = headers.get("authorization")
         auth = self.keys.check(authorization, None)
         if auth != "ok":
@@ -398,7 +335,7 @@ class RouterApp:
             raise ClientError(503, "the router is starting")
         serving = self._forwarder.serve(snapshot, request, send)
         if request.stream:
-            await _cancel_on_disconnect(receive, serving)
+            await cancel_on_disconnect(receive, serving)
         else:
             await serving
 
@@ -446,7 +383,7 @@ class RouterApp:
         snapshot = self.snapshot
         if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
-        authorization = _headers(scope).get("authorization")
+        authorization = headers_of(scope).get("authorization")
         outcome = self.keys.check(authorization, None)
         if outcome != "ok":
             raise ClientError(401, "missing API key" if outcome == "missing" else "invalid API key")
@@ -483,35 +420,8 @@ class RouterApp:
 
     async def _tgi_info(self, scope: Scope, receive: Receive, send: Send) -> None:
         snapshot, _ = self._authorized_snapshot(scope)
-        name = _headers(scope).get("x-model") or snapshot.config.default_model
+        name = headers_of(scope).get("x-model") or snapshot.config.default_model
         await respond(send, 200, dumps(catalog.tgi_info(snapshot, name)))
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"authorization", b"x-task", b"x-model", b"x-request-class"}
-    return {
-        name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted
-    }
-
-
-async def _cancel_on_disconnect(receive: Receive, serving: Coroutine[Any, Any, None]) -> None:
-    """Runs `serving`; if the client goes away first, cancels it (closing the upstream call)."""
-    serve_task = asyncio.ensure_future(serving)
-    watch_task = asyncio.ensure_future(_wait_for_disconnect(receive))
-    try:
-        await asyncio.wait({serve_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        serve_task.cancel()
-        watch_task.cancel()
-        raise
-    watch_task.cancel()
-    if serve_task.done():
-        serve_task.result()
-        return
-    serve_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await serve_task
-    raise ClientGone
 
 
 def create_app(

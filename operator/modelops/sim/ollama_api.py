@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from modelops.sim import sampling, textgen
 from modelops.sim.engine import Engine, Generation
+from modelops.sim.ollama_shapes import (
+    FAKE_MODEL_BYTES,
+    architecture,
+    checked_options,
+    details,
+    digest,
+    error_response,
+    parse_request,
+    pull_progress,
+    timestamp,
+)
 from modelops.sim.openai_api import ApiError, Flavour, JsonObject, OpenAIRoutes, json_response
 from modelops.sim.routing import Routes
 from modelops.sim.server import TEXT, Request, Response, StreamResponse
 
 OLLAMA_VERSION = "0.6.8"
 NDJSON = "application/x-ndjson"
-FAKE_MODEL_BYTES = 4_920_753_328
-ARCHITECTURES = (("qwen", "qwen2"), ("gemma", "gemma3"), ("phi", "phi3"), ("deepseek", "qwen2"))
 
 
 def ollama_openai_error_body(error: ApiError) -> JsonObject:
@@ -39,110 +48,6 @@ OLLAMA_OPENAI_FLAVOUR = Flavour(
     model_required=True,
     enforce_max_model_len=False,
 )
-
-
-def timestamp(at: float | None = None) -> str:
-    """Ollama's RFC 3339 timestamps (UTC, sub-second precision)."""
-    now = time.time() if at is None else at
-    seconds = int(now)
-    micros = int((now - seconds) * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
-
-
-def architecture(model: str) -> str:
-    lowered = model.lower()
-    return next((arch for marker, arch in ARCHITECTURES if marker in lowered), "llama")
-
-
-def parameter_size(model: str) -> str:
-    tag = model.rpartition(":")[2].lower()
-    if tag.endswith("b") and tag[:-1].replace(".", "", 1).isdigit():
-        return f"{float(tag[:-1]):.1f}B"
-    return "8.0B"
-
-
-def digest(model: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(model.encode()).hexdigest()
-
-
-def details(model: str) -> JsonObject:
-    arch = architecture(model)
-    return {
-        "parent_model": "",
-        "format": "gguf",
-        "family": arch,
-        "families": [arch],
-        "parameter_size": parameter_size(model),
-        "quantization_level": "Q4_K_M",
-    }
-
-
-def _error(status: int, message: str) -> Response:
-    return json_response({"error": message}, status)
-
-
-def _parse(request: Request) -> JsonObject:
-    """Parse like Ollama's gin handlers: 400 with Go's decoder message on bad JSON."""
-    if not request.body.strip():
-        raise ApiError(400, "missing request body")
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        first = request.body.lstrip()[:1].decode("latin-1", "replace")
-        raise ApiError(400, f"invalid character '{first}' looking for beginning of value") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "json: cannot unmarshal into Go value of type api.Request")
-    for name, kind in REQUEST_FIELD_TYPES.items():
-        value = body.get(name)
-        if value is not None and not sampling.CHECKS[kind](value):
-            raise ApiError(
-                400, f"json: cannot unmarshal into Go struct field Request.{name} of type {kind}"
-            )
-    return body
-
-
-# Go struct field types of Ollama's api.ChatRequest / GenerateRequest / EmbedRequest.
-REQUEST_FIELD_TYPES: Mapping[str, str] = {
-    "model": "string",
-    "prompt": "string",
-    "suffix": "string",
-    "system": "string",
-    "template": "string",
-    "stream": "boolean",
-    "raw": "boolean",
-    "messages": "array",
-    "tools": "array",
-    "options": "object",
-    "context": "array",
-    "images": "array",
-    "truncate": "boolean",
-    "dimensions": "integer",
-}
-# api.Options field types (FromMap refuses a value of another JSON type).
-OPTION_TYPES: Mapping[str, str] = {
-    "num_predict": "number",
-    "num_ctx": "number",
-    "top_k": "number",
-    "seed": "number",
-    "temperature": "number",
-    "top_p": "number",
-    "min_p": "number",
-    "repeat_penalty": "number",
-    "presence_penalty": "number",
-    "frequency_penalty": "number",
-    "stop": "array",
-}
-
-
-def _options(body: JsonObject) -> JsonObject:
-    options = body.get("options") or {}
-    for name, kind in OPTION_TYPES.items():
-        value = options.get(name)
-        if value is not None and not sampling.CHECKS[kind](value):
-            raise ApiError(400, f"option {name!r} must be of type {kind}")
-    return options
 
 
 class OllamaRoutes:
@@ -200,9 +105,9 @@ class OllamaRoutes:
 
     async def show(self, request: Request) -> Response:
         try:
-            model = self._model(_parse(request))
+            model = self._model(parse_request(request))
         except ApiError as error:
-            return _error(error.status, error.message)
+            return error_response(error.status, error.message)
         arch = architecture(model)
         capabilities = ["completion"] + (["thinking"] if self.engine.config.reasoning else [])
         return json_response(
@@ -224,7 +129,7 @@ class OllamaRoutes:
         )
 
     def _plan(self, body: JsonObject, prompt: str) -> Generation:
-        options = _options(body)
+        options = checked_options(body)
         limit = options.get("num_predict")
         max_tokens = int(limit) if isinstance(limit, int | float) and limit >= 0 else None
         fmt = body.get("format")
@@ -251,7 +156,7 @@ class OllamaRoutes:
 
     async def _generate(self, request: Request, chat: bool) -> Response | StreamResponse:
         try:
-            body = _parse(request)
+            body = parse_request(request)
             model = self._model(body)
             if chat:
                 messages = body.get("messages") or []
@@ -270,7 +175,7 @@ class OllamaRoutes:
             if not empty:
                 self._fault()
         except ApiError as error:
-            return _error(error.status, error.message)
+            return error_response(error.status, error.message)
         key = "message" if chat else "response"
         if empty:  # Ollama loads the model and answers done_reason "load"
             piece: Any = {"role": "assistant", "content": ""} if chat else ""
@@ -380,7 +285,7 @@ class OllamaRoutes:
 
     async def embed(self, request: Request) -> Response:
         try:
-            body = _parse(request)
+            body = parse_request(request)
             model = self._model(body)
             inputs = body.get("input")
             texts = [inputs] if isinstance(inputs, str) else inputs
@@ -388,7 +293,7 @@ class OllamaRoutes:
                 raise ApiError(400, "invalid input type")
             self._fault()
         except ApiError as error:
-            return _error(error.status, error.message)
+            return error_response(error.status, error.message)
         started = time.monotonic_ns()
         seed = self.engine.config.seed
         dimensions = body.get("dimensions") or textgen.EMBEDDING_DIMENSIONS
@@ -406,48 +311,27 @@ class OllamaRoutes:
     async def embeddings(self, request: Request) -> Response:
         """The legacy single-prompt endpoint."""
         try:
-            body = _parse(request)
+            body = parse_request(request)
             self._model(body)
             prompt = body.get("prompt")
             if not isinstance(prompt, str):
                 raise ApiError(400, "prompt is required")
             self._fault()
         except ApiError as error:
-            return _error(error.status, error.message)
+            return error_response(error.status, error.message)
         return json_response({"embedding": textgen.embedding(prompt, self.engine.config.seed)})
 
     async def pull(self, request: Request) -> Response | StreamResponse:
         try:
-            body = _parse(request)
+            body = parse_request(request)
             model = self._model(body)
         except ApiError as error:
             if error.status == 404:  # the registry has no such model
-                return _error(500, "pull model manifest: file does not exist")
-            return _error(error.status, error.message)
+                return error_response(500, "pull model manifest: file does not exist")
+            return error_response(error.status, error.message)
         if body.get("stream", True) is False:
             return json_response({"status": "success"})
-        return StreamResponse(_pull_progress(model), NDJSON)
-
-
-async def _pull_progress(model: str) -> AsyncIterator[bytes]:
-    layer = "sha256:" + digest(model)
-    steps: list[JsonObject] = [{"status": "pulling manifest"}]
-    for completed in (0, FAKE_MODEL_BYTES // 2, FAKE_MODEL_BYTES):
-        steps.append(
-            {
-                "status": f"pulling {layer[7:19]}",
-                "digest": layer,
-                "total": FAKE_MODEL_BYTES,
-                "completed": completed,
-            }
-        )
-    steps += [
-        {"status": "verifying sha256 digest"},
-        {"status": "writing manifest"},
-        {"status": "success"},
-    ]
-    for step in steps:
-        yield json.dumps(step).encode() + b"\n"
+        return StreamResponse(pull_progress(model), NDJSON)
 
 
 def ollama_routes(engine: Engine) -> Routes:

@@ -11,6 +11,7 @@ import pytest
 
 from modelops.router import translate_ollama as ol
 from modelops.router import translate_ollama_answers as ola
+from modelops.router import translate_ollama_streams as ols
 from modelops.router import translate_tgi as tgi
 from modelops.router.adapters import (
     CLIENT_KEY,
@@ -235,7 +236,7 @@ def test_reasoning_goes_where_the_ollama_client_asked(
 
 
 def test_streamed_openai_tool_calls_reach_ollama_clients_whole() -> None:
-    stream = ola.OpenAIStreamToOllama("m", chat=True, started_ns=0)
+    stream = ols.OpenAIStreamToOllama("m", chat=True, started_ns=0)
     head = {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": ""}}
     lines = []
     for delta, finish in [
@@ -252,7 +253,7 @@ def test_streamed_openai_tool_calls_reach_ollama_clients_whole() -> None:
 
 
 def test_ollama_streamed_tool_calls_finish_as_tool_calls_for_openai() -> None:
-    stream = ola.OllamaStreamToOpenAI("m", "chatcmpl-x", chat=True, include_usage=False)
+    stream = ols.OllamaStreamToOpenAI("m", "chatcmpl-x", chat=True, include_usage=False)
     call = {"function": {"name": "f", "arguments": {"a": 1}}}
     first = stream.translate({"message": {"content": "", "tool_calls": [call]}, "done": False})
     last = stream.translate({"message": {"content": ""}, "done": True, "done_reason": "stop"})

@@ -8,6 +8,8 @@ import pytest
 
 from modelops.router import translate_ollama as ol
 from modelops.router import translate_ollama_answers as ola
+from modelops.router import translate_ollama_streams as ols
+from modelops.router import translate_to_ollama as tol
 from modelops.router.translate_ollama import TranslationError
 
 USER = [{"role": "user", "content": "hi"}]
@@ -66,7 +68,7 @@ def test_ollama_chat_options_become_openai_fields(
 def test_openai_chat_fields_become_ollama_options(
     openai_request: dict[str, Any], expected_options: Any, expected_format: Any
 ) -> None:
-    out = ol.openai_chat_to_ollama({"model": "x", "messages": USER, **openai_request}, "tag:1b")
+    out = tol.openai_chat_to_ollama({"model": "x", "messages": USER, **openai_request}, "tag:1b")
     assert out["model"] == "tag:1b"
     assert out["stream"] is False
     assert out.get("options") == expected_options
@@ -81,11 +83,11 @@ def test_image_parts_become_ollama_images() -> None:
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}},
         ],
     }
-    out = ol.openai_chat_to_ollama({"messages": [message]}, "m")
+    out = tol.openai_chat_to_ollama({"messages": [message]}, "m")
     assert out["messages"] == [{"role": "user", "content": "what is this", "images": ["QUJD"]}]
     message["content"][1]["image_url"]["url"] = "https://example.invalid/x.png"  # type: ignore[index]
     with pytest.raises(TranslationError, match="data: URLs"):
-        ol.openai_chat_to_ollama({"messages": [message]}, "m")
+        tol.openai_chat_to_ollama({"messages": [message]}, "m")
 
 
 @pytest.mark.parametrize(
@@ -174,7 +176,7 @@ def test_embeddings_both_ways() -> None:
 
 
 def test_ollama_stream_to_openai_chunks() -> None:
-    stream = ola.OllamaStreamToOpenAI("served", "id", chat=True, include_usage=True)
+    stream = ols.OllamaStreamToOpenAI("served", "id", chat=True, include_usage=True)
     first = stream.translate({"message": {"role": "assistant", "content": "He"}, "done": False})
     assert first[0]["choices"][0]["delta"] == {"role": "assistant", "content": "He"}
     last = stream.translate(
@@ -189,12 +191,12 @@ def test_ollama_stream_to_openai_chunks() -> None:
     assert last[0]["choices"][0]["finish_reason"] == "length"
     assert last[1]["choices"] == []
     assert last[1]["usage"]["completion_tokens"] == 2
-    with pytest.raises(ola.UpstreamStreamError, match="boom"):
+    with pytest.raises(ols.UpstreamStreamError, match="boom"):
         stream.translate({"error": "boom"})
 
 
 def test_openai_stream_to_ollama_lines_with_reasoning() -> None:
-    stream = ola.OpenAIStreamToOllama("served", chat=True, started_ns=0)
+    stream = ols.OpenAIStreamToOllama("served", chat=True, started_ns=0)
     lines = []
     for delta, finish in [
         ({"role": "assistant", "reasoning_content": "hmm"}, None),
