@@ -158,7 +158,7 @@ def canonical_to_backend(
             body["think"] = think
         return OLLAMA_PATHS[op.kind], body
     wishes = _client_wishes(canonical)
-    for name in ("template", "context", "images"):
+    for name in ("template", "context", "images", "logprobs"):
         if wishes.get(name):
             raise TranslationError(
                 f"'{name}' cannot be sent to this model's runtime (an OpenAI-API server)", name

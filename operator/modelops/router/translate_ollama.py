@@ -160,6 +160,8 @@ def _common_from_ollama(body: Mapping[str, Any]) -> JsonDict:
     if think is not None and not isinstance(think, bool | str):
         raise TranslationError("'think' must be a boolean or low/medium/high", "think")
     out[CLIENT_KEY] = {"think": think}
+    if body.get("logprobs") or body.get("top_logprobs"):
+        out[CLIENT_KEY]["logprobs"] = True  # Ollama's own shape; refused for other runtimes
     return out
 
 

@@ -291,12 +291,14 @@ class OllamaRoutes:
             texts = [inputs] if isinstance(inputs, str) else inputs
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise ApiError(400, "invalid input type")
+            dimensions = body.get("dimensions") or textgen.EMBEDDING_DIMENSIONS
+            if not 1 <= dimensions <= textgen.EMBEDDING_DIMENSIONS:
+                raise ApiError(400, f"invalid dimensions: {dimensions}")
             self._fault()
         except ApiError as error:
             return error_response(error.status, error.message)
         started = time.monotonic_ns()
         seed = self.engine.config.seed
-        dimensions = body.get("dimensions") or textgen.EMBEDDING_DIMENSIONS
         vectors = [textgen.embedding(text, seed, dimensions) for text in texts]
         return json_response(
             {
