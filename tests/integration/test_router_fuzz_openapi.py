@@ -464,8 +464,11 @@ def test_router_answers_fuzzed_requests_by_the_spec(
                 tally.violations.append(f"{problem} | {sample}")
 
         run()
-    print(f"\nfuzz {api_name} {method} {path}: {tally.requests} requests, statuses {dict(tally.statuses)}, "
-          f"{len(tally.server_errors)} 5xx, {len(tally.violations)} schema violations")  # fmt: skip
+    print(
+        f"\nfuzz {api_name} {method} {path}: {tally.requests} requests, "
+        f"statuses {dict(tally.statuses)}, {len(tally.server_errors)} 5xx, "
+        f"{len(tally.violations)} schema violations"
+    )
     assert tally.requests > 0
     assert not tally.server_errors, "\n".join(tally.server_errors[:5])
     assert not tally.violations, "\n".join(tally.violations[:5])

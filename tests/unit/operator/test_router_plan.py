@@ -101,6 +101,26 @@ def test_routing_without_timeout_keeps_the_router_wide_timeouts() -> None:
     assert config.timeouts_for("m") == Timeouts(interactive_seconds=7.0, long_seconds=7.0)
 
 
+@pytest.mark.parametrize(
+    ("spec", "window"),
+    [
+        (
+            {
+                "engine": "vllm",
+                "model": "org/m",
+                "resources": {"gpus": 1},
+                "vllm": {"maxModelLen": 32768},
+            },
+            32768,
+        ),
+        ({**OLLAMA, "ollama": {"contextLength": 8192}}, 8192),
+        (OLLAMA, None),
+    ],
+)
+def test_the_context_window_reaches_the_router(spec: dict[str, Any], window: int | None) -> None:
+    assert model_route(routed("m", day(1), spec)).context_length == window
+
+
 # -- build_router_plan ---------------------------------------------------------------------------
 
 
