@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelops.api.router_config import RouterConfig, RouterConfigError, usable_config
 from modelops.router import catalog
-from modelops.router.adapters import Operation, client_to_canonical
+from modelops.router.adapters import Operation
 from modelops.router.asgi import (
     ClientGone,
     GuardedSend,
@@ -36,12 +36,11 @@ from modelops.router.asgi import (
     respond_error,
 )
 from modelops.router.auth import KeyRing, load_key_ring
-from modelops.router.context_fit import ContextTooLong, fitting_candidates, request_need
 from modelops.router.errors import ClientApi, ClientError, client_status, error_body
 from modelops.router.health import run_health_checks
+from modelops.router.intake import inference_request
 from modelops.router.metrics import RouterMetrics
-from modelops.router.proxy import Forwarder, InferenceRequest
-from modelops.router.routing import RoutingError, model_chain, parse_target, request_class
+from modelops.router.proxy import Forwarder
 from modelops.router.sources import (
     ConfigSource,
     EndpointMap,
@@ -52,7 +51,6 @@ from modelops.router.sources import (
 )
 from modelops.router.state import Snapshot, StateRegistry
 from modelops.router.streams import dumps
-from modelops.router.translate_common import TranslationError
 from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -291,46 +289,7 @@ class RouterApp:
             raise ClientError(400, f"request body is not valid JSON: {error}") from None
         if not isinstance(parsed, dict):
             raise ClientError(400, "request body must be a JSON object")
-        try:
-            canonical = client_to_canonical(op, parsed)
-        except TranslationError as error:
-            raise ClientError(400, str(error), error.param) from None
-        if not canonical.get("model") and headers.get("x-model"):
-            canonical["model"] = headers["x-model"]
-        try:
-            target = parse_target(
-                canonical.get("model"), headers.get("x-task"), snapshot.config.default_model
-            )
-            chain = model_chain(target, snapshot.config)
-        except RoutingError as error:
-            raise ClientError(
-                404 if "not found" in str(error) or "unknown" in str(error) else 400,
-                str(error),
-                "model",
-            ) from None
-        if self.keys.enabled:
-            allowed = [name for name in chain if self.keys.may_use(authorization, name)]
-            if not allowed or (target.model is not None and allowed[0] != chain[0]):
-                raise ClientError(403, f"this API key may not use {chain[0]!r}")
-            chain = allowed
-        windows = {name: snapshot.config.models[name].context_length for name in chain}
-        if any(windows.values()):
-            try:
-                chain = fitting_candidates(chain, windows, request_need(op.kind, canonical))
-            except ContextTooLong as error:
-                param = "messages" if op.kind == "chat" else "prompt"
-                raise ClientError(400, str(error), param, "context_length_exceeded") from None
-        timeouts = snapshot.config.timeouts_for(chain[0])
-        max_tokens = canonical.get("max_tokens", canonical.get("max_completion_tokens"))
-        request = InferenceRequest(
-            op=op,
-            canonical=canonical,
-            raw_body=body,
-            chain=chain,
-            request_class=request_class(
-                max_tokens, headers.get("x-request-class"), timeouts.long_request_tokens
-            ),
-        )
+        request = inference_request(op, parsed, body, headers, snapshot.config, self.keys)
         if self._forwarder is None:
             raise ClientError(503, "the router is starting")
         serving = self._forwarder.serve(snapshot, request, send)
