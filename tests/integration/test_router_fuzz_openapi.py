@@ -99,6 +99,16 @@ def openai_document() -> dict[str, Any]:
     usage = spec["components"]["schemas"]["CompletionUsage"]["properties"]
     for name in ("prompt_tokens_details", "completion_tokens_details"):
         usage[name] = {"anyOf": [usage[name], {"type": "null"}]}
+    # The document has no schema of its own for /completions stream chunks; they are
+    # CreateCompletionResponse objects whose finish_reason is null until the last (as OpenAI
+    # and vLLM stream them).
+    schemas = spec["components"]["schemas"]
+    chunk = json.loads(json.dumps(schemas["CreateCompletionResponse"]))
+    finish = chunk["properties"]["choices"]["items"]["properties"]["finish_reason"]
+    chunk["properties"]["choices"]["items"]["properties"]["finish_reason"] = {
+        "anyOf": [finish, {"type": "null"}]
+    }
+    schemas["CreateCompletionStreamChunk"] = chunk
     return nullable_to_any_of(spec)
 
 
@@ -287,7 +297,7 @@ APIS = {
         {"$ref": "#/components/schemas/ErrorResponse"},
         {
             "/v1/chat/completions": "CreateChatCompletionStreamResponse",
-            "/v1/completions": "CreateCompletionResponse",
+            "/v1/completions": "CreateCompletionStreamChunk",
         },
         _prepare_model_field,
     ),
