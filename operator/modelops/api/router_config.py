@@ -67,10 +67,16 @@ class Track(_Model):
 
 
 class Timeouts(_Model):
+    # Per request class: the deadline of a whole non-streaming answer; for a stream, the
+    # deadline of its headers and first event.
     interactive_seconds: float = Field(default=30.0, gt=0)
     long_seconds: float = Field(default=120.0, gt=0)
     # Requests asking for more tokens than this (or sending `X-Request-Class: long`) are "long".
     long_request_tokens: int = Field(default=1024, ge=1)
+    # A stream: the longest wait between two events (bytes that end no event do not count;
+    # unset: the request class's limit above), and the deadline of the whole stream.
+    stream_idle_seconds: float | None = Field(default=None, gt=0)
+    stream_total_seconds: float = Field(default=1800.0, gt=0)
 
 
 class ModelRoute(_Model):
@@ -121,6 +127,12 @@ class Retries(_Model):
     max_attempts: int = Field(default=3, ge=1, le=10)
 
 
+class Limits(_Model):
+    # A non-streaming answer larger than this is refused with a 502 (streams are not capped:
+    # they are passed on as they arrive, with backpressure).
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+
+
 class SecretRef(_Model):
     name: str
     key: str = "keys.yaml"
@@ -151,6 +163,7 @@ class RouterConfig(_Model):
     health_check: HealthCheck = Field(default_factory=HealthCheck)
     retries: Retries = Field(default_factory=Retries)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    limits: Limits = Field(default_factory=Limits)
     auth: Auth = Field(default_factory=Auth)
     # OpenAI clients get `<think>` content as `reasoning_content` ("separate") or inline ("keep").
     openai_reasoning: Literal["separate", "keep"] = "separate"

@@ -8,6 +8,7 @@ when iterated and closes it when the router cancels the iterator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -69,19 +70,30 @@ class KubernetesConfigSource:
                     resource_version=listing.resourceVersion,
                 )
                 iterator = watch.__aiter__()
-                while True:
-                    try:
-                        event, config_map = await asyncio.wait_for(
-                            iterator.__anext__(), SECRET_REFRESH_SECONDS
+                try:
+                    while True:
+                        try:
+                            event, config_map = await asyncio.wait_for(
+                                iterator.__anext__(), SECRET_REFRESH_SECONDS
+                            )
+                        except (TimeoutError, StopAsyncIteration):
+                            # The timeout's cancellation ends the watch's generator (waiting on
+                            # it again raised StopAsyncIteration, which ended this follower for
+                            # good), and the API server ends watches too: list again, which
+                            # also yields the text for the Secret's keys to be re-read.
+                            break
+                        text = (
+                            ""
+                            if event == "DELETED"
+                            else (config_map.data or {}).get(CONFIGMAP_KEY, "")
                         )
-                    except TimeoutError:
                         yield text
-                        continue
-                    text = (
-                        "" if event == "DELETED" else (config_map.data or {}).get(CONFIGMAP_KEY, "")
-                    )
-                    yield text
-            except (asyncio.CancelledError, StopAsyncIteration):
+                finally:
+                    closing = getattr(iterator, "aclose", None)
+                    if closing is not None:
+                        with contextlib.suppress(Exception):
+                            await closing()
+            except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("router config watch failed (%s); retrying", error)
@@ -147,10 +159,21 @@ def endpoint_map(config: RouterConfig, pods: Mapping[str, Mapping[str, PodInfo]]
 
 
 class KubernetesEndpointSource:
-    """One pod watch per namespace that the config's models live in."""
+    """One pod watch per namespace that the config's models live in.
+
+    The pods last seen per namespace outlive a config change: a new config (a rollout moving
+    the stable track to the other slot) gets its endpoints from them at once, instead of
+    routing with the old track's endpoints until the watches have listed again."""
 
     def __init__(self, kubeconfig: Path | str | None = None) -> None:
         self.kubeconfig = kubeconfig
+        self._last_pods: dict[str, dict[str, PodInfo]] = {}
+
+    def known(self, config: RouterConfig) -> EndpointMap | None:
+        namespaces = {route.namespace for route in config.models.values()}
+        if not all(namespace in self._last_pods for namespace in namespaces):
+            return None
+        return endpoint_map(config, self._last_pods)
 
     async def watch(self, config: RouterConfig) -> AsyncIterator[EndpointMap]:
         namespaces = sorted({route.namespace for route in config.models.values()})
@@ -164,6 +187,7 @@ class KubernetesEndpointSource:
         async def follow(namespace: str) -> None:
             async for snapshot in watch_pods(client, namespace=namespace):
                 pods[namespace] = snapshot
+                self._last_pods[namespace] = snapshot
                 changed.set()
 
         tasks = [asyncio.create_task(follow(namespace)) for namespace in namespaces]

@@ -8,10 +8,11 @@ Each signal becomes a replica count, `load / target per replica`; the largest wi
 * vLLM only, when set: waiting requests (`targetWaiting`) and KV-cache usage (`targetKVCache`).
 
 Scale-up looks at a short window (the mean over `scaleUp.windowSeconds`), optionally required
-to hold for `scaleUp.stabilizationWindowSeconds`; scale-down at a longer window and removes
-replicas only when every recommendation of `scaleDown.stabilizationWindowSeconds` was lower,
-going to the highest of them. That asymmetry is what keeps noisy load from flapping the count.
-Both directions are bounded by a step per interval, then by min/max.
+to hold for `scaleUp.stabilizationWindowSeconds`; scale-down also at a longer window, and
+removes replicas only when every recommendation (of either window) of
+`scaleDown.stabilizationWindowSeconds` was lower, going to the highest of them. That asymmetry
+is what keeps noisy load from flapping the count. Both directions are bounded by a step per
+interval, then by min/max.
 
 A sample in which a pod could not be read is not "zero load": it may still raise the count (the
 load is at least what was read) but never lowers it. Without a recent sample the count holds.
@@ -28,13 +29,15 @@ survive an operator restart is in `status.autoscaler` (`AutoscalerStatus`).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelops.api.conditions import make_condition
-from modelops.api.spec import Autoscaling, Engine
+from modelops.api.spec import Autoscaling, Engine, ModelDeploymentSpec
 from modelops.api.status import (
     SCALING_LIMITED,
     AutoscalerStatus,
@@ -68,6 +71,8 @@ class LoadSample:
     pods: tuple[PodLoad, ...] = ()  # ready vLLM pods that were read (empty for Ollama)
     unreadable_pods: int = 0  # ready vLLM pods whose /metrics could not be read
     ready_replicas: int = 0
+    # False when some router could not be read: router_in_flight is then a lower bound.
+    routers_complete: bool = True
 
     def in_flight(self) -> float:
         engine_side = sum(p.running + p.waiting for p in self.pods)
@@ -75,7 +80,7 @@ class LoadSample:
 
     def complete(self, engine: Engine) -> bool:
         """Every source of this sample was read (so a low value really is low)."""
-        if self.router_in_flight is None or self.unreadable_pods > 0:
+        if self.router_in_flight is None or not self.routers_complete or self.unreadable_pods:
             return False
         return engine != "vllm" or len(self.pods) >= self.ready_replicas
 
@@ -123,9 +128,21 @@ def _in_window(history: Sequence[LoadSample], end: datetime, seconds: float) -> 
     return [s for s in history if start < s.at <= end]
 
 
-def _recommend(samples: Sequence[LoadSample], spec: Autoscaling, engine: Engine) -> int:
-    mean = sum(need(s, spec, engine) for s in samples) / len(samples)
-    return max(0, math.ceil(mean - EPSILON))
+class _Needs:
+    """Each sample's need computed once per decision, window means from prefix sums (the
+    scale-down looks at ~70 windows of ~12 samples per model and interval)."""
+
+    def __init__(self, history: Sequence[LoadSample], spec: Autoscaling, engine: Engine) -> None:
+        self.times = [sample.at for sample in history]  # oldest first (remember() keeps order)
+        needs = (need(sample, spec, engine) for sample in history)
+        self.prefix = list(itertools.accumulate(needs, initial=0.0))
+
+    def recommend(self, end: datetime, seconds: float) -> int:
+        """ceil(mean need) over the samples in (end - seconds, end]; end is a sample's time."""
+        high = bisect.bisect_right(self.times, end)
+        low = bisect.bisect_right(self.times, end - timedelta(seconds=seconds))
+        mean = (self.prefix[high] - self.prefix[low]) / max(1, high - low)
+        return max(0, math.ceil(mean - EPSILON))
 
 
 def _covers(history: Sequence[LoadSample], now: datetime, span: float, interval: float) -> bool:
@@ -133,22 +150,19 @@ def _covers(history: Sequence[LoadSample], now: datetime, span: float, interval:
     return bool(history) and history[0].at <= now - timedelta(seconds=max(0.0, span - interval))
 
 
-def _scale_up_recommendation(inputs: AutoscalerInput) -> int:
+def _scale_up_recommendation(inputs: AutoscalerInput, needs: _Needs) -> int:
     spec, history, now = inputs.autoscaling, inputs.history, inputs.now
     rules = spec.scale_up
     if rules.stabilization_window_seconds == 0:
-        return _recommend(_in_window(history, now, rules.window_seconds), spec, inputs.engine)
+        return needs.recommend(now, rules.window_seconds)
     span = rules.stabilization_window_seconds + rules.window_seconds
     if not _covers(history, now, span, spec.interval_seconds):
         return inputs.current  # not sustained for the window yet
     ends = _in_window(history, now, rules.stabilization_window_seconds)
-    return min(
-        _recommend(_in_window(history, end.at, rules.window_seconds), spec, inputs.engine)
-        for end in ends
-    )
+    return min(needs.recommend(end.at, rules.window_seconds) for end in ends)
 
 
-def _scale_down_recommendation(inputs: AutoscalerInput) -> int:
+def _scale_down_recommendation(inputs: AutoscalerInput, needs: _Needs) -> int:
     spec, history, now = inputs.autoscaling, inputs.history, inputs.now
     rules = spec.scale_down
     span = rules.stabilization_window_seconds + rules.window_seconds
@@ -157,8 +171,11 @@ def _scale_down_recommendation(inputs: AutoscalerInput) -> int:
     if not all(s.complete(inputs.engine) for s in _in_window(history, now, span)):
         return inputs.current  # an unread pod is not zero load
     ends = _in_window(history, now, rules.stabilization_window_seconds) or [history[-1]]
+    # Each moment's recommendation is the larger of the long window's and the short one's: the
+    # count a scale-up just chose stays "recommended" for the whole stabilization window.
+    up_window = spec.scale_up.window_seconds
     return max(
-        _recommend(_in_window(history, end.at, rules.window_seconds), spec, inputs.engine)
+        max(needs.recommend(end.at, rules.window_seconds), needs.recommend(end.at, up_window))
         for end in ends
     )
 
@@ -199,7 +216,8 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
         and latest.complete(inputs.engine)
         and idle_for >= spec.scale_to_zero_after_seconds()
     )
-    up = _scale_up_recommendation(inputs)
+    needs = _Needs(inputs.history, spec, inputs.engine)
+    up = _scale_up_recommendation(inputs, needs)
     waking = current == 0 and latest.in_flight() > 0
     if waking:
         # Held requests wait for a replica: no window, no stabilization.
@@ -209,7 +227,7 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
     elif may_sleep and current > 0:
         proposal, why = 0, f"idle for {idle_for:.0f}s"
     else:
-        down = _scale_down_recommendation(inputs)
+        down = _scale_down_recommendation(inputs, needs)
         proposal, why = (down, "load fell") if down < current else (current, "")
 
     # Step limits on load-driven moves; the bounds themselves apply at once.
@@ -277,18 +295,22 @@ def _reason(current: int, desired: int, detail: str) -> str:
     return f"hold {current} ({detail})"
 
 
-def remember(
-    history: Sequence[LoadSample], sample: LoadSample, spec: Autoscaling
-) -> tuple[LoadSample, ...]:
-    """`history` plus `sample`, without what no window of `spec` will look at again."""
-    keep = (
+def history_seconds(spec: Autoscaling) -> float:
+    """How far back any window of `spec` looks (the samples a decision needs)."""
+    return float(
         max(
             spec.scale_up.window_seconds + spec.scale_up.stabilization_window_seconds,
             spec.scale_down.window_seconds + spec.scale_down.stabilization_window_seconds,
         )
         + 2 * spec.interval_seconds
     )
-    start = sample.at - timedelta(seconds=keep)
+
+
+def remember(
+    history: Sequence[LoadSample], sample: LoadSample, spec: Autoscaling
+) -> tuple[LoadSample, ...]:
+    """`history` plus `sample`, without what no window of `spec` will look at again."""
+    start = sample.at - timedelta(seconds=history_seconds(spec))
     return (*(s for s in history if start < s.at < sample.at), sample)
 
 
@@ -324,3 +346,33 @@ def capacity_shortage(pods: Iterable[PodObservation]) -> str | None:
     gpu = [m for m in messages if "Insufficient nvidia.com/gpu" in m]
     found = gpu or messages
     return found[0] if found else None
+
+
+def autoscale(
+    spec: ModelDeploymentSpec,
+    previous: ModelDeploymentStatus | None,
+    samples: Sequence[LoadSample],
+    pods: Iterable[PodObservation],
+    now: datetime,
+    generation: int | None = None,
+) -> ScalingDecision | None:
+    """The plan's one call: None when autoscaling is off (spec.replicas rules), else the
+    decision from the load samples, the last status (memory, last count) and the pods
+    (GPU shortage). The caller puts `desired_replicas` in status.desiredReplicas and splits it
+    over the slots, `memory` in status.autoscaler, sets `condition`, and looks again after
+    `requeue_after` at the latest."""
+    autoscaling = spec.autoscaling
+    if autoscaling is None or not autoscaling.enabled:
+        return None
+    return decide_replicas(
+        AutoscalerInput(
+            autoscaling=autoscaling,
+            engine=spec.engine,
+            current=current_replicas(spec.replicas, previous),
+            history=samples,
+            memory=previous.autoscaler if previous is not None else None,
+            now=now,
+            capacity_shortage=capacity_shortage(pods),
+            generation=generation,
+        )
+    )

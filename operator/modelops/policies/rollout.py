@@ -469,7 +469,7 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
     if phase in ("Progressing", "Paused"):
         analysis = analysis_of(rollout)
         figures = inputs.figures
-        if figures is None and analysis.min_requests == 0:
+        if analysis.min_requests == 0 and (figures is None or figures.problem):
             figures = EMPTY_FIGURES  # nothing was asked of the traffic: no telemetry needed
         enough = figures is not None and figures.problem is None
         if enough and figures is not None and figures.canary.requests >= analysis.min_requests:

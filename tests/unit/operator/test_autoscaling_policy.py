@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modelops.api import parse_spec
 from modelops.api.spec import Autoscaling, Engine
 from modelops.api.status import AutoscalerStatus, ModelDeploymentStatus
 from modelops.policies.autoscaling import (
@@ -16,6 +17,7 @@ from modelops.policies.autoscaling import (
     LoadSample,
     PodLoad,
     ScalingDecision,
+    autoscale,
     capacity_shortage,
     current_replicas,
     decide_replicas,
@@ -74,15 +76,20 @@ TRACES = [
         [(22, 4), (25, 3), (28, 2), (31, 1)],
     ),
     # A one-tick spike to 10 replicas' worth: it is in two 10 s windows (5.5 -> 6; the step
-    # allows 5, then 6). The 60 s windows holding it ask for 2 only, so the count returns to 2
-    # at once (one per interval) and to 1 when those windows leave the 300 s stabilization.
+    # allows 5, then 6). Those recommendations hold the count for the 300 s stabilization
+    # (ticks 82..141); then the 60 s windows that saw the spike (asking for 2) hold 2 until
+    # they leave the stabilization window too (tick 91 + 60).
     (
         "spike",
         {},
         [8] * 80 + [80] + [8] * 80,
         1,
-        [(80, 5), (81, 6), (82, 5), (83, 4), (84, 3), (85, 2), (151, 1)],
+        [(80, 5), (81, 6), (141, 5), (142, 4), (143, 3), (144, 2), (151, 1)],
     ),
+    # With a full history before the step, the count a scale-up chose is not undone by the
+    # longer window (which still remembers the lower load): no flapping after a step.
+    ("step-up-after-long-steady-load", {}, [8] * 100 + [40] * 60, 1, [(100, 3), (101, 5)]),
+    ("noise-after-long-steady-load", {}, [16] * 100 + NOISE * 30, 2, [(102, 3)]),
     # With scaleUp.stabilizationWindowSeconds the spike must last 15 s to count: nothing happens.
     (
         "spike-stabilized",
@@ -249,6 +256,10 @@ def test_an_unreadable_pod_is_not_zero_load() -> None:
 
 def test_an_unreadable_router_holds_the_count() -> None:
     assert decide(steady(100, router_in_flight=None), 3).desired_replicas == 3
+    # Some routers read: their count is a lower bound, never a reason to scale down.
+    partial = steady(100, router_in_flight=0, routers_complete=False)
+    assert decide(partial, 3).desired_replicas == 3
+    assert decide(steady(100, router_in_flight=40, routers_complete=False), 3).desired_replicas == 5
 
 
 def test_but_an_unreadable_pod_does_not_stop_a_scale_up() -> None:
@@ -362,3 +373,32 @@ def test_capacity_shortage_prefers_the_gpu_message() -> None:
     assert capacity_shortage([pod("a", other), pod("b", SHORTAGE)]) == SHORTAGE
     assert capacity_shortage([pod("a", other)]) == other
     assert capacity_shortage([pod("a", SHORTAGE, deleting=True)]) is None
+
+
+def test_autoscale_is_the_plans_one_call() -> None:
+    manual = parse_spec({"engine": "ollama", "model": "phi3:mini", "replicas": 2})
+    assert autoscale(manual, None, steady(3, router_in_flight=40), [], at(2)) is None
+    auto = parse_spec(
+        {
+            "engine": "ollama",
+            "model": "phi3:mini",
+            "replicas": 2,
+            "autoscaling": {"enabled": True, "maxReplicas": 8},
+        }
+    )
+    # First look: it starts from spec.replicas; then from its own last decision in status.
+    first = autoscale(auto, None, steady(3, router_in_flight=40), [], at(2), generation=4)
+    assert first is not None
+    assert first.previous_replicas == 2
+    assert first.desired_replicas == 5
+    assert first.condition.observed_generation == 4
+    status = ModelDeploymentStatus(desired_replicas=5, autoscaler=first.memory)
+    later = autoscale(auto, status, steady(4, router_in_flight=40), [], at(3))
+    assert later is not None
+    assert (later.previous_replicas, later.desired_replicas) == (5, 5)
+    assert later.memory.last_scale_time == first.memory.last_scale_time
+    # Pods waiting for GPUs: the count stops growing, with the scheduler's words.
+    short = autoscale(auto, status, steady(4, router_in_flight=80), [pod("p", SHORTAGE)], at(3))
+    assert short is not None
+    assert short.desired_replicas == 5
+    assert short.condition.message == SHORTAGE

@@ -1,0 +1,96 @@
+"""Scale from zero on the local cluster: operator + router (Kubernetes mode) + simulated pods.
+
+A model autoscaled with minReplicas 0 is at zero replicas; 20 concurrent first requests are held
+by the router (its holding gauge shows them), the model stays listed, and every request is
+answered once the pod is Ready (the router learns it from its Pod watch, with no polling).
+
+Until the reconcile applies the autoscaler's decision (the rollout rewrite), the wake-up is done
+here with `kubectl scale`; once it does, the held requests wake the model by themselves and the
+scale below changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ClusterHandle, OperatorProcess, RouterProcess, wait_until
+
+pytestmark = pytest.mark.cluster
+
+MODEL = "sleepy-phi"
+CLIENTS = 20
+
+
+def holding(router: RouterProcess) -> float:
+    with urllib.request.urlopen(f"{router.url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "modelops_router_model_holding_requests" and sample.labels == {
+                "model": MODEL
+            }:
+                return sample.value
+    return 0.0
+
+
+def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
+    cluster: ClusterHandle, operator: OperatorProcess, router: RouterProcess, namespace: str
+) -> None:
+    document = {
+        "apiVersion": "modelops.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": MODEL},
+        "spec": {
+            "engine": "ollama",
+            "model": "phi3:mini",
+            "replicas": 0,
+            "resources": {"gpus": 0, "cpu": "1"},
+            "autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 2},
+        },
+    }
+    cluster.kubectl(
+        "apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(document)
+    )
+    wait_until(
+        lambda: operator.router_config().get("models", {}).get(MODEL, {}).get("scaleToZero"),
+        timeout=60,
+        what="scaleToZero in the router config",
+    )
+    wait_until(lambda: MODEL in router.status()["models"], timeout=60, what="router has the model")
+    assert not router.status()["models"][MODEL]["available"]
+
+    client = openai.OpenAI(
+        base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=180
+    )
+    try:
+        assert MODEL in [m.id for m in client.models.list().data]
+
+        def ask(index: int) -> str:
+            reply = client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": f"hello {index}"}],
+                max_tokens=8,
+            )
+            return reply.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            futures = [pool.submit(ask, i) for i in range(CLIENTS)]
+            wait_until(lambda: holding(router) == CLIENTS, timeout=60, what="20 held requests")
+            assert not any(f.done() for f in futures)
+            cluster.kubectl("scale", "md", MODEL, "-n", namespace, "--replicas=1")
+            answers = [f.result(timeout=180) for f in futures]
+    finally:
+        client.close()
+
+    assert len(answers) == CLIENTS
+    assert all(answers)
+    assert holding(router) == 0
+    stored = json.loads(cluster.kubectl("get", "-n", namespace, f"md/{MODEL}", "-o", "json").stdout)
+    assert stored["status"]["readyReplicas"] == 1
