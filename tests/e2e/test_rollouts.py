@@ -327,9 +327,17 @@ def test_promote_abort_pause_resume_by_command_and_annotation_and_a_revert_abort
         patch_spec(cluster, namespace, "steered", {"image": image})
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Progressing"), timeout=60,
                    what="the first step")  # fmt: skip
-        modelops("pause", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        if step == 0:  # pause and resume by command
+            modelops("pause", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        else:  # by annotation
+            cluster.kubectl("annotate", "md", "steered", "-n", namespace,
+                            "modelops.io/rollout-paused=true", "--overwrite")  # fmt: skip
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Paused"), what="paused")
-        modelops("resume", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        if step == 0:
+            modelops("resume", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        else:
+            cluster.kubectl("annotate", "md", "steered", "-n", namespace,
+                            "modelops.io/rollout-paused-")  # fmt: skip
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Progressing"), what="resumed")
         status = modelops("status", "steered", "-n", namespace, kubeconfig=kubeconfig).stdout
         assert "canary:" in status
