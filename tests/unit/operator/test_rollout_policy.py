@@ -10,14 +10,13 @@ import pytest
 
 from modelops.api.spec import Rollout, RolloutAnalysis, RolloutStep, SmokeTest
 from modelops.api.status import CanaryStatus, FailedRollout, SlotStatus, TrackFigures
+from modelops.policies.analysis import Figures, judge
 from modelops.policies.rollout import (
     Commands,
-    Figures,
     RolloutInputs,
     SlotView,
     SmokeVerdict,
     decide,
-    judge,
     pause_seconds,
     rollout_hash,
     share,
