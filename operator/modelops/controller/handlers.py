@@ -22,7 +22,7 @@ from modelops.controller.metrics import MetricsServer, OperatorMetrics, statuses
 from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
 from modelops.controller.telemetry_loop import TelemetryLoop
-from modelops.controller.telemetry_wiring import RolloutFigures, TelemetrySources, run_forever
+from modelops.controller.telemetry_wiring import ReconcileTelemetry, TelemetrySources, run_forever
 from modelops.controller.workqueue import WorkQueue
 from modelops.k8s.client import async_client
 from modelops.policies.plan import RouteTracks
@@ -236,7 +236,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             on_change=publisher.poke,
             routes=routes,
             served_names=served_names,
-            telemetry=RolloutFigures(telemetry),
+            telemetry=ReconcileTelemetry(telemetry),
         )
         runtime.context = context
         runtime.queue, runtime.publisher = queue, publisher

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from modelops.api.engines import ENGINE_FACTS
+from modelops.controller.load_samples import load_samples
 from modelops.controller.telemetry_loop import pod_source
 from modelops.k8s.client import ApiClient
 from modelops.k8s.pods import PodInfo, watch_pods
+from modelops.policies.autoscaling import LoadSample
 from modelops.policies.rollout import Figures
 from modelops.telemetry.service import Telemetry
 from modelops.telemetry.types import Changes, Source, Sources, TrackKey
@@ -85,8 +87,9 @@ class TelemetrySources:
         return keys
 
 
-class RolloutFigures:
-    """The rollout's analysis window, read from the last telemetry round (never waits)."""
+class ReconcileTelemetry:
+    """What the reconcile reads of telemetry (the last rounds; never waits): the rollout's
+    analysis window and the autoscaler's load samples."""
 
     def __init__(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
@@ -122,6 +125,21 @@ class RolloutFigures:
             stable=stable.figures,
             stable_in_flight=in_flight,
             problem=problem,
+        )
+
+    def load_samples(
+        self,
+        served_name: str,
+        *,
+        vllm_pods: Sequence[str],
+        ready_replicas: int,
+        since: datetime,
+    ) -> list[LoadSample]:
+        """One sample per scrape round since `since`, for the autoscaler."""
+        return load_samples(
+            self._telemetry.load_history(served_name, since),
+            {pod: self._telemetry.pod_history(pod, since) for pod in vllm_pods},
+            ready_replicas,
         )
 
 

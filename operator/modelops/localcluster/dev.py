@@ -63,7 +63,7 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
     if not router_running and not _port_free(port):
         port = free_port()
     if "operator" not in records or not is_running(records["operator"]):
-        liveness = free_port()
+        liveness, readiness = free_port(), free_port()
         operator = cluster.add_process(
             "operator",
             _modelops(
@@ -76,13 +76,15 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
                 str(settings),
                 "--liveness",
                 f"http://127.0.0.1:{liveness}/healthz",
+                "--readiness",
+                f"http://127.0.0.1:{readiness}/readyz",
                 "--router-metrics-url",
                 f"http://127.0.0.1:{port}/metrics",
             ),
             liveness,
         )
         _wait_http(
-            f"http://127.0.0.1:{liveness}/healthz", context=None, record=operator, timeout=60
+            f"http://127.0.0.1:{readiness}/readyz", context=None, record=operator, timeout=60
         )
     if "router" not in records or not is_running(records["router"]):
         router = cluster.add_process(

@@ -682,7 +682,7 @@ def _render(
 ) -> RolloutDecision:
     steps = steps_of(inputs.rollout)
     canary_count = _canary_replicas(inputs, canary, steps)
-    if canary.capacity == "Reuse" and canary.phase != "Draining":
+    if canary.capacity == "Reuse":  # the canary holds GPUs the stable gave up
         stable_count = max(1, inputs.total - canary_count)
     else:
         stable_count = max(1, inputs.total)
