@@ -603,8 +603,6 @@ def test_the_dashboard_is_off_by_default_and_read_only_when_on(helm: Path) -> No
         == deployment["spec"]["selector"]["matchLabels"]
     )
     assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 3100}]}]
-    # DNS and the API server only: the routers are read through the API server's pod proxy.
-    assert len(policy["spec"]["egress"]) == 2
 
 
 def test_the_dashboard_with_watched_namespaces_reads_only_those(helm: Path) -> None:
