@@ -309,6 +309,14 @@ def test_a_rollouts_weight_changes_on_the_model_page(
         assert chart.locator('path[data-series="canary weight"]').count() == 1
         # Both tracks carry traffic now: the canary's share shows on the page.
         page.wait_for_selector('table[data-table=traffic] tr[data-track="canary"]', timeout=30_000)
+
+        def judged_at_50() -> bool:
+            canary = get_json(api)["canary"]
+            if canary is None or canary["weight"] != 50:
+                return True  # already past the step: nothing more to wait for
+            return bool(((canary.get("analysis") or {}).get("canary") or {}).get("requests"))
+
+        wait_until(judged_at_50, timeout=20, what="canary requests counted at 50 %")
         shoot(page, tmp_path, "model-rollout")
         page.goto(f"{dashboard}/{REFRESH}")
         row = page.locator(f'tr[data-model="{namespace}/{name}"]')

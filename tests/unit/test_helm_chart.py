@@ -597,6 +597,12 @@ def test_the_dashboard_is_off_by_default_and_read_only_when_on(helm: Path) -> No
     ]
     assert proxy == [{"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"]}]
     assert one(docs, "Role", "-dashboard-routers")["metadata"]["namespace"] == RELEASE_NAMESPACE
+    policy = one(docs, "NetworkPolicy", "-dashboard")
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"]
+        == deployment["spec"]["selector"]["matchLabels"]
+    )
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 3100}]}]
 
 
 def test_the_dashboard_with_watched_namespaces_reads_only_those(helm: Path) -> None:

@@ -145,6 +145,7 @@ class Forwarder:
                             name,
                             model.route.engine,
                             endpoint.track,
+                            endpoint.revision,
                             endpoint.address,
                             failures[-1] if failures else None,
                             request.chain[0] if name != request.chain[0] else None,

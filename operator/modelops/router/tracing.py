@@ -89,6 +89,7 @@ class RequestTrace:
         model: str,
         engine: str,
         track: str,
+        revision: str,
         address: str,
         reason: str | None,
         fallback: str | None,
@@ -111,6 +112,8 @@ class RequestTrace:
             "modelops.track": track,
             "modelops.attempt": self._attempts,
         }
+        if revision:
+            attributes["modelops.revision"] = revision
         if reason:
             attributes["modelops.retry_reason"] = reason[:512]
         if fallback:

@@ -46,10 +46,12 @@ def test_a_request_trace_has_the_genai_attributes_and_one_span_per_attempt() -> 
     request.requested("big")
     with (
         pytest.raises(OSError, match="refused"),
-        request.attempt("big", "vllm", "stable", "127.0.0.1:1", None, None),
+        request.attempt("big", "vllm", "stable", "", "127.0.0.1:1", None, None),
     ):
         raise OSError("refused")
-    with request.attempt("small", "ollama", "stable", "127.0.0.1:2", "refused", "big") as headers:
+    with request.attempt(
+        "small", "ollama", "canary", "r2", "127.0.0.1:2", "refused", "big"
+    ) as headers:
         assert headers.startswith(f"traceparent: 00-{'1' * 32}-")
     request.first_token()
     request.answered("small", {"prompt_tokens": 3, "completion_tokens": 7})
@@ -72,6 +74,8 @@ def test_a_request_trace_has_the_genai_attributes_and_one_span_per_attempt() -> 
     }
     assert first.status.status_code.name == "ERROR"
     assert (second.attributes or {})["modelops.fallback_from"] == "big"
+    assert (second.attributes or {})["modelops.revision"] == "r2"
+    assert "modelops.revision" not in (first.attributes or {})
     assert (second.attributes or {})["modelops.retry_reason"] == "refused"
     assert all(
         s.parent is not None and s.parent.span_id == root.context.span_id for s in (first, second)
@@ -87,7 +91,7 @@ def test_a_sampled_out_request_makes_no_spans_and_passes_the_clients_traceparent
     parent = f"00-{'3' * 32}-{'4' * 16}-00"
     request = traced.start(scope(parent), "chat")
     assert request is not None
-    with request.attempt("big", "vllm", "stable", "127.0.0.1:1", None, None) as headers:
+    with request.attempt("big", "vllm", "stable", "", "127.0.0.1:1", None, None) as headers:
         assert headers == f"traceparent: {parent}\r\n"
     request.end(200)
     assert exporter.get_finished_spans() == ()
