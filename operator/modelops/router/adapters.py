@@ -158,6 +158,9 @@ def canonical_to_backend(
             body["think"] = think
         return OLLAMA_PATHS[op.kind], body
     wishes = _client_wishes(canonical)
+    if wishes.get("unexpressible"):
+        name = str(wishes["unexpressible"])
+        raise TranslationError(f"{name!r} has no equivalent on this model's runtime", name)
     for name in ("template", "context", "images", "logprobs"):
         if wishes.get(name):
             raise TranslationError(

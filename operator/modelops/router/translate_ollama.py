@@ -121,13 +121,14 @@ def _sampling_from_options(options: Any) -> JsonDict:
         if name == "stop" and value is not None and not is_str_list(value):
             raise TranslationError("option 'stop' must be a list of strings", "options.stop")
         check_fields({name: value}, {name: kind}, "options.")
-    for name, off in UNEXPRESSIBLE_OPTIONS.items():
-        value = options.get(name)
-        if value is not None and value != off:
-            raise TranslationError(
-                f"option {name!r} has no equivalent on this model's runtime", f"options.{name}"
-            )
     out: JsonDict = {}
+    unexpressible = [
+        name
+        for name, off in UNEXPRESSIBLE_OPTIONS.items()
+        if options.get(name) is not None and options.get(name) != off
+    ]
+    if unexpressible:  # refused only for an OpenAI-API backend: Ollama itself takes them
+        out[CLIENT_KEY] = {"unexpressible": f"options.{unexpressible[0]}"}
     for openai_name, ollama_name in OPTION_TABLE:
         value = options.get(ollama_name)
         if value is not None:
@@ -159,7 +160,7 @@ def _common_from_ollama(body: Mapping[str, Any]) -> JsonDict:
     think = body.get("think")
     if think is not None and not isinstance(think, bool | str):
         raise TranslationError("'think' must be a boolean or low/medium/high", "think")
-    out[CLIENT_KEY] = {"think": think}
+    out[CLIENT_KEY] = {**out.get(CLIENT_KEY, {}), "think": think}
     if body.get("logprobs") or body.get("top_logprobs"):
         out[CLIENT_KEY]["logprobs"] = True  # Ollama's own shape; refused for other runtimes
     return out

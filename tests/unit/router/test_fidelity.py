@@ -51,7 +51,6 @@ def _param_of(call: Any) -> str | None:
         ({"messages": USER, "options": {"num_predict": "5"}}, "options.num_predict"),
         ({"messages": USER, "options": {"temperature": "hot"}}, "options.temperature"),
         ({"messages": USER, "options": {"stop": "x"}}, "options.stop"),
-        ({"messages": USER, "options": {"mirostat": 2}}, "options.mirostat"),
         ({"messages": USER, "stream": "yes"}, "stream"),
         ({"messages": USER, "think": 3}, "think"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
@@ -64,6 +63,13 @@ def _param_of(call: Any) -> str | None:
 )
 def test_malformed_ollama_fields_are_named(body: dict[str, Any], param: str) -> None:
     assert _param_of(lambda: ol.ollama_chat_to_openai({"model": "m", **body})) == param
+
+
+def test_ollama_only_options_pass_to_ollama_and_are_refused_elsewhere() -> None:
+    body = {"model": "m", "messages": USER, "options": {"mirostat": 2, "tfs_z": 1.0}}
+    canonical = client_to_canonical(CHAT_OLLAMA, body)
+    refusal = lambda: canonical_to_backend(CHAT_OLLAMA, canonical, "openai", "b")  # noqa: E731
+    assert _param_of(refusal) == "options.mirostat"
 
 
 def test_ollama_request_fields_reach_an_openai_backend() -> None:
