@@ -5,7 +5,9 @@ One vLLM simulator is the backend of every target, on the same machine, in one r
 its own virtualenv (never the project's: its pins conflict with ours), (d) nginx from Debian as
 a plain keep-alive reverse proxy (one worker, like our single router process). A no-op ASGI
 app under the router's uvicorn settings is measured too, as the reference ceiling of any
-uvicorn-served proxy (it does not proxy; "added latency" means nothing for it).
+uvicorn-served proxy (it does not proxy; "added latency" means nothing for it), and the same
+app under the router's hardened server protocol (`modelops.router.server`: head/body deadlines,
+head limits, connection bound), so the cost of the hardening shows on its own.
 
 For each: non-streaming chat latency at concurrency 1 (median, p99; "added" = minus direct),
 requests/s at concurrency 32, and streaming time to first token. Ratios and the issue's targets
@@ -310,13 +312,23 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="h
 """
 
 
+HARDENED_NOOP_ASGI = (
+    NOOP_ASGI.split("uvicorn.run(")[0]
+    + """
+from modelops.router.server import ServerLimits, serve
+serve(app, "127.0.0.1", int(sys.argv[1]), "warning", ServerLimits())
+"""
+)
+
+
 @contextmanager
-def uvicorn_noop() -> Iterator[tuple[str, int]]:
+def uvicorn_noop(hardened: bool = False) -> Iterator[tuple[str, int]]:
     """Reference only: an ASGI app that answers at once under the same uvicorn settings as the
-    router, i.e. the ceiling of any uvicorn-served proxy on this machine."""
+    router, i.e. the ceiling of any uvicorn-served proxy on this machine; `hardened`: under the
+    router's own server protocol instead of uvicorn's."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", NOOP_ASGI, str(port)],
+        [sys.executable, "-c", HARDENED_NOOP_ASGI if hardened else NOOP_ASGI, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -441,6 +453,13 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
         print(f"CPU per request litellm/modelops: {litellm.cpu_us / ours.cpu_us:.1f}x")
     print(f"throughput modelops/direct: {ours.rps / direct.rps:.2f}")
     noop = by_name.get("uvicorn-noop")
+    hardened = by_name.get("hardened-noop")
+    if noop is not None and hardened is not None:
+        print(
+            f"server hardening: no-op app {hardened.rps:.0f} vs {noop.rps:.0f} req/s "
+            f"({hardened.rps / noop.rps:.2f}), CPU {hardened.cpu_us:.1f} vs {noop.cpu_us:.1f} "
+            "us/req"
+        )
     if noop is not None:
         print(
             f"reference: a no-op ASGI app under uvicorn serves {noop.rps:.0f} req/s here "
@@ -461,14 +480,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument(
-        "--only", nargs="*", choices=["modelops", "litellm", "nginx", "uvicorn-noop"]
+        "--only",
+        nargs="*",
+        choices=["modelops", "litellm", "nginx", "uvicorn-noop", "hardened-noop"],
     )
     parser.add_argument("--install-peers", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.install_peers:
         install_peers()
-    wanted = args.only or ["modelops", "litellm", "nginx", "uvicorn-noop"]
+    wanted = args.only or ["modelops", "litellm", "nginx", "uvicorn-noop", "hardened-noop"]
     results: list[Figures] = []
     skipped: list[Figures] = []
     with ExitStack() as stack:
@@ -491,6 +512,8 @@ def main() -> int:
             starters.append(("nginx", lambda: nginx_proxy(f"127.0.0.1:{sim.port}", workdir)))
         if "uvicorn-noop" in wanted:
             starters.append(("uvicorn-noop", uvicorn_noop))
+        if "hardened-noop" in wanted:
+            starters.append(("hardened-noop", lambda: uvicorn_noop(hardened=True)))
         targets = {"direct": (sim.url, sim.process.pid)}
         for name, start in starters:
             print(f"starting {name} ...", flush=True)

@@ -25,8 +25,10 @@ from tests.e2e.rollout_load import Load, WeightWatcher, track_counts
 from tests.integration.test_operator import apply_yaml, condition, get
 from tests.unit.test_gitops_examples import argo_health
 
+# Pauses long enough for each step to see dozens of requests at 10 req/s: the split is judged
+# per step, and the requests in flight across a weight change blur a short step.
 FAST_STEPS = {
-    "steps": [{"weight": 10, "pause": "2s"}, {"weight": 50, "pause": "2s"}, {"weight": 100}],
+    "steps": [{"weight": 10, "pause": "3s"}, {"weight": 50, "pause": "6s"}, {"weight": 100}],
     "analysis": {"minRequests": 10},
     "drainSeconds": 5,
 }
@@ -325,9 +327,17 @@ def test_promote_abort_pause_resume_by_command_and_annotation_and_a_revert_abort
         patch_spec(cluster, namespace, "steered", {"image": image})
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Progressing"), timeout=60,
                    what="the first step")  # fmt: skip
-        modelops("pause", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        if step == 0:  # pause and resume by command
+            modelops("pause", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        else:  # by annotation
+            cluster.kubectl("annotate", "md", "steered", "-n", namespace,
+                            "modelops.io/rollout-paused=true", "--overwrite")  # fmt: skip
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Paused"), what="paused")
-        modelops("resume", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        if step == 0:
+            modelops("resume", "steered", "-n", namespace, kubeconfig=kubeconfig)
+        else:
+            cluster.kubectl("annotate", "md", "steered", "-n", namespace,
+                            "modelops.io/rollout-paused-")  # fmt: skip
         wait_until(lambda: in_phase(cluster, namespace, "steered", "Progressing"), what="resumed")
         status = modelops("status", "steered", "-n", namespace, kubeconfig=kubeconfig).stdout
         assert "canary:" in status

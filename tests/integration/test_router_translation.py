@@ -238,7 +238,7 @@ def _post(router: RunningRouter, path: str, body: dict[str, Any], headers: dict[
 
 @pytest.mark.parametrize("model", ["llama3.1-8b-instruct", "qwen2.5-14b-instruct"])
 def test_tgi_generate_and_stream(router: RunningRouter, model: str) -> None:
-    body = {"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+    body = {"inputs": "Hello", "parameters": {"max_new_tokens": 5, "details": True}}
     answer = json.loads(_post(router, "/generate", body, {"X-Model": model}))
     assert answer["generated_text"]
     assert answer["details"]["finish_reason"] == "length"
@@ -249,5 +249,47 @@ def test_tgi_generate_and_stream(router: RunningRouter, model: str) -> None:
         if line.startswith(b"data:")
     ]
     assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
+    assert events[-1]["details"]["generated_tokens"] == 5
+    assert events[-1]["details"]["input_length"] >= 1
+    # Without `details: true` TGI answers the text alone.
+    plain = {"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+    assert "details" not in json.loads(_post(router, "/generate", plain, {"X-Model": model}))
     # No model named at all: the config's defaultModel serves TGI clients.
     assert json.loads(_post(router, "/generate", body, {}))["generated_text"]
+
+
+def test_ollama_to_ollama_keeps_every_field_across_a_rename(ollama_client: ollama.Client) -> None:
+    # deepseek-r1 is served under another name than its backend tag: still the fast path.
+    answer = ollama_client.chat(
+        model="deepseek-r1",
+        messages=MESSAGES,
+        think=True,
+        keep_alive="5m",
+        options={"num_ctx": 2048, "num_predict": 40},
+    )
+    assert answer.model == "deepseek-r1"
+    assert answer.message.thinking
+    assert "<think>" not in (answer.message.content or "")
+    assert answer.prompt_eval_duration
+    assert answer.eval_duration
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_think_true_separates_reasoning_from_a_vllm_backend(
+    ollama_client: ollama.Client, stream: bool
+) -> None:
+    if stream:
+        parts = list(
+            ollama_client.chat(
+                model="mixtral-8x7b-instruct", messages=MESSAGES, think=True, stream=True
+            )
+        )
+        thinking = "".join(p.message.thinking or "" for p in parts)
+        content = "".join(p.message.content or "" for p in parts)
+    else:
+        answer = ollama_client.chat(model="mixtral-8x7b-instruct", messages=MESSAGES, think=True)
+        thinking, content = answer.message.thinking or "", answer.message.content or ""
+    assert thinking.strip()
+    assert content.strip()
+    assert "<think>" not in content
+    assert "</think>" not in content

@@ -163,9 +163,15 @@ def openapi_schema() -> dict[str, Any]:
         "description": "A model served by vLLM or Ollama, managed by the modelops operator.",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "apiVersion": {
+                "type": "string",
+                "description": "The versioned schema of this object: modelops.io/v1alpha1.",
+            },
+            "kind": {"type": "string", "description": "ModelDeployment."},
+            "metadata": {
+                "type": "object",
+                "description": "Standard object metadata; the name names the children.",
+            },
             "spec": spec,
             "status": status,
         },

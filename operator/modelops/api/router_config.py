@@ -67,10 +67,16 @@ class Track(_Model):
 
 
 class Timeouts(_Model):
+    # Per request class: the deadline of a whole non-streaming answer; for a stream, the
+    # deadline of its headers and first event.
     interactive_seconds: float = Field(default=30.0, gt=0)
     long_seconds: float = Field(default=120.0, gt=0)
     # Requests asking for more tokens than this (or sending `X-Request-Class: long`) are "long".
     long_request_tokens: int = Field(default=1024, ge=1)
+    # A stream: the longest wait between two events (bytes that end no event do not count;
+    # unset: the request class's limit above), and the deadline of the whole stream.
+    stream_idle_seconds: float | None = Field(default=None, gt=0)
+    stream_total_seconds: float = Field(default=1800.0, gt=0)
 
 
 class ModelRoute(_Model):
@@ -91,6 +97,9 @@ class ModelRoute(_Model):
     # endpoint, and no model of the request's chain has one, requests wait for one (at most the
     # router's `holdSeconds`) instead of failing.
     scale_to_zero: bool = False
+    # Tokens of prompt + answer the model can hold (vLLM maxModelLen, Ollama contextLength);
+    # reported by the listing endpoints and used to skip candidates a prompt cannot fit.
+    context_length: int | None = Field(default=None, ge=1)
 
     @property
     def backend_port(self) -> int:
@@ -119,6 +128,12 @@ class HealthCheck(_Model):
 class Retries(_Model):
     # Total upstream attempts per request, across endpoints and fallback models.
     max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class Limits(_Model):
+    # A non-streaming answer larger than this is refused with a 502 (streams are not capped:
+    # they are passed on as they arrive, with backpressure).
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
 
 class SecretRef(_Model):
@@ -151,6 +166,7 @@ class RouterConfig(_Model):
     health_check: HealthCheck = Field(default_factory=HealthCheck)
     retries: Retries = Field(default_factory=Retries)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    limits: Limits = Field(default_factory=Limits)
     auth: Auth = Field(default_factory=Auth)
     # OpenAI clients get `<think>` content as `reasoning_content` ("separate") or inline ("keep").
     openai_reasoning: Literal["separate", "keep"] = "separate"

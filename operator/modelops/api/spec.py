@@ -112,11 +112,19 @@ class Toleration(WireModel):
         ]
     )
 
-    key: str | None = Field(default=None, max_length=316)
-    operator: Literal["Exists", "Equal"] = "Equal"
-    value: str | None = Field(default=None, max_length=63)
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    key: str | None = Field(
+        default=None, max_length=316, description="The taint key (empty: every key, with Exists)."
+    )
+    operator: Literal["Exists", "Equal"] = Field(
+        default="Equal", description="Equal matches key and value; Exists matches the key alone."
+    )
+    value: str | None = Field(default=None, max_length=63, description="The taint value (Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="The taint effect to tolerate (empty: all)."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="With NoExecute: how long the pod stays bound after the taint."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -137,8 +145,13 @@ class EnvVar(WireModel):
         ]
     )
 
-    name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    value: str | None = None
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+        description="The environment variable's name.",
+    )
+    value: str | None = Field(default=None, description="Its value (or use valueFrom).")
     value_from: dict[str, Any] | None = Field(
         default=None,
         description="As in a container's env[].valueFrom (secretKeyRef, configMapKeyRef, ...).",
@@ -168,7 +181,9 @@ class Cache(WireModel):
     )
 
     size: Quantity | None = Field(default=None, description="Size of the PVC <name>-cache.")
-    storage_class_name: str | None = Field(default=None, max_length=253)
+    storage_class_name: str | None = Field(
+        default=None, max_length=253, description="StorageClass of the created PVC (cache.size)."
+    )
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = (
         Field(
             default="ReadWriteOnce",
@@ -176,7 +191,12 @@ class Cache(WireModel):
             "both slots during a rollout) must run on one node; use ReadWriteMany for more.",
         )
     )
-    existing_claim: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    existing_claim: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="An existing PVC to mount instead of creating one.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -212,7 +232,13 @@ class VllmSettings(WireModel):
         description="Defaults to resources.gpus (1 without GPUs). Must divide resources.gpus; "
         "the remaining factor becomes --pipeline-parallel-size.",
     )
-    max_model_len: int | None = Field(default=None, ge=16, le=10_485_760)
+    max_model_len: int | None = Field(
+        default=None,
+        ge=16,
+        le=10_485_760,
+        description="--max-model-len: the context window in tokens (the router reports it and "
+        "routes long prompts elsewhere).",
+    )
     quantization: (
         Literal[
             "awq",
@@ -227,11 +253,19 @@ class VllmSettings(WireModel):
             "experts_int8",
         ]
         | None
-    ) = None
-    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    enable_prefix_caching: bool | None = None
-    max_num_seqs: int | None = Field(default=None, ge=1, le=65536)
+    ) = Field(default=None, description="--quantization: the weights' quantization method.")
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
+        default=None, description="--dtype of weights and activations."
+    )
+    gpu_memory_utilization: float | None = Field(
+        default=None, gt=0, le=1, description="--gpu-memory-utilization: share of GPU memory used."
+    )
+    enable_prefix_caching: bool | None = Field(
+        default=None, description="--enable-prefix-caching (or --no-enable-prefix-caching)."
+    )
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, le=65536, description="--max-num-seqs: requests batched at once."
+    )
     extra_args: list[Annotated[str, Field(max_length=1024)]] = Field(
         default_factory=list,
         max_length=64,
@@ -255,9 +289,19 @@ class OllamaSettings(WireModel):
     keep_alive: Duration | None = Field(
         default=None, description="OLLAMA_KEEP_ALIVE: how long a model stays loaded (-1: forever)."
     )
-    num_parallel: int | None = Field(default=None, ge=1, le=256)
-    max_loaded_models: int | None = Field(default=None, ge=1, le=64)
-    context_length: int | None = Field(default=None, ge=256, le=1_048_576)
+    num_parallel: int | None = Field(
+        default=None, ge=1, le=256, description="OLLAMA_NUM_PARALLEL: requests served at once."
+    )
+    max_loaded_models: int | None = Field(
+        default=None, ge=1, le=64, description="OLLAMA_MAX_LOADED_MODELS."
+    )
+    context_length: int | None = Field(
+        default=None,
+        ge=256,
+        le=1_048_576,
+        description="OLLAMA_CONTEXT_LENGTH: the context window in tokens (the router reports it "
+        "and routes long prompts elsewhere).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,9 +676,19 @@ class ModelDeploymentSpec(WireModel):
     replicas: int = Field(
         default=1, ge=0, le=1000, description="Replicas (the scale subresource points here)."
     )
-    resources: Resources = Field(default_factory=Resources, json_schema_extra={"default": {}})
-    node_selector: dict[str, str] = Field(default_factory=dict, max_length=64)
-    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    resources: Resources = Field(
+        default_factory=Resources,
+        json_schema_extra={"default": {}},
+        description="GPUs, CPU and memory per replica.",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Node labels the pods must run on."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Taints the pods tolerate (nvidia.com/gpu is added when gpus > 0).",
+    )
     affinity: dict[str, Any] | None = Field(
         default=None, description="A pod affinity object, passed through unchanged."
     )
@@ -644,13 +698,15 @@ class ModelDeploymentSpec(WireModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
         description="Extra container env; a name the operator also sets overrides its value.",
     )
-    pod_annotations: dict[str, str] = Field(default_factory=dict, max_length=64)
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Annotations of the runtime pods."
+    )
     cache: Cache | None = Field(
         default=None,
         description="Model weights volume, mounted at the HF cache (vLLM) or models dir (Ollama).",
     )
-    vllm: VllmSettings | None = None
-    ollama: OllamaSettings | None = None
+    vllm: VllmSettings | None = Field(default=None, description="vLLM engine flags.")
+    ollama: OllamaSettings | None = Field(default=None, description="Ollama server settings.")
     routing: Routing | None = None
     rollout: Rollout | None = Field(
         default=None,

@@ -32,12 +32,24 @@ Slot = Literal["blue", "green"]
 
 
 class Condition(WireModel):
-    type: str = Field(min_length=1, max_length=316, pattern=CONDITION_TYPE_PATTERN)
-    status: ConditionStatus
-    reason: str = Field(min_length=1, max_length=1024, pattern=REASON_PATTERN)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: datetime
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(
+        min_length=1,
+        max_length=316,
+        pattern=CONDITION_TYPE_PATTERN,
+        description="Ready, Progressing, Degraded, Reconciling, Stalled, Routed, ScalingLimited.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=REASON_PATTERN,
+        description="CamelCase reason, e.g. InsufficientGPU or RolledBack.",
+    )
+    message: str = Field(default="", max_length=32768, description="What happened, in words.")
+    last_transition_time: datetime = Field(description="When the status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation the condition describes."
+    )
 
 
 class SlotStatus(WireModel):
@@ -135,10 +147,15 @@ class FailedRollout(WireModel):
 
 
 class ModelDeploymentStatus(WireModel):
-    observed_generation: int | None = Field(default=None, ge=0)
-    phase: Phase | None = None
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation this status describes."
+    )
+    phase: Phase | None = Field(
+        default=None, description="Pending, Progressing, Ready, Degraded or Failed."
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
+        description="Kubernetes-style conditions (kstatus, kubectl wait, GitOps health).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     served_model_name: str | None = Field(
@@ -147,8 +164,14 @@ class ModelDeploymentStatus(WireModel):
     replicas: int | None = Field(
         default=None, ge=0, description="Pods of this model that exist (scale subresource)."
     )
-    ready_replicas: int | None = Field(default=None, ge=0)
-    desired_replicas: int | None = Field(default=None, ge=0)
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Pods of this model that are Ready."
+    )
+    desired_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas the model should have: spec.replicas, or the autoscaler's count.",
+    )
     selector: str | None = Field(
         default=None, description="Label selector of all pods of this model (scale subresource)."
     )

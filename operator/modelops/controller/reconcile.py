@@ -32,10 +32,11 @@ from modelops.builders.router_config import backend_model
 from modelops.controller.smoke import PodTarget, SmokeRunner
 from modelops.k8s import writes
 from modelops.k8s.client import ApiClient
+from modelops.policies.analysis import Figures
 from modelops.policies.autoscaling import LoadSample, history_seconds
 from modelops.policies.observed import observe_pod
 from modelops.policies.plan import Gathered, Plan, PlannedEvent, RouteTracks, plan
-from modelops.policies.rollout import Figures, SmokeVerdict
+from modelops.policies.rollout import SmokeVerdict
 
 log = logging.getLogger(__name__)
 

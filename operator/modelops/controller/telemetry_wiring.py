@@ -22,8 +22,8 @@ from modelops.controller.load_samples import load_samples
 from modelops.controller.telemetry_loop import pod_source
 from modelops.k8s.client import ApiClient
 from modelops.k8s.pods import PodInfo, watch_pods
+from modelops.policies.analysis import Figures
 from modelops.policies.autoscaling import LoadSample
-from modelops.policies.rollout import Figures
 from modelops.telemetry.service import Telemetry
 from modelops.telemetry.types import Changes, Source, Sources, TrackKey
 

@@ -27,12 +27,12 @@ from modelops.builders import (
     selector_string,
 )
 from modelops.builders.router_config import SlotTrack
+from modelops.policies.analysis import Figures
 from modelops.policies.autoscaling import LoadSample, autoscale
 from modelops.policies.drift import plan_applies
 from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, observe
 from modelops.policies.rollout import (
     Commands,
-    Figures,
     RolloutDecision,
     RolloutEvent,
     RolloutInputs,

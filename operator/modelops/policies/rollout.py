@@ -32,10 +32,10 @@ from modelops.api.status import (
     CanaryStatus,
     FailedRollout,
     SlotStatus,
-    TrackFigures,
 )
 from modelops.builders.common import FIRST_SLOT, SLOTS, Slot, other_slot, stable_hash
 from modelops.builders.router_config import SlotTrack
+from modelops.policies.analysis import EMPTY_FIGURES, Figures, figures_text, judge
 
 DEFAULT_STEPS = (RolloutStep(weight=10), RolloutStep(weight=50), RolloutStep(weight=100))
 # After the weights move off the old slot, the router needs a moment to see the new config
@@ -45,9 +45,6 @@ MIN_DRAIN_SECONDS = 3.0
 ANALYSIS_RECHECK_SECONDS = 1.0
 WAIT_RECHECK_SECONDS = 2.0
 GPU_SHORTAGE = "Insufficient nvidia.com/gpu"
-# Below this difference a latency ratio means nothing (10 ms vs 20 ms is 2x and no user
-# notices); LLM latencies that matter are far above it.
-LATENCY_RATIO_FLOOR_SECONDS = 0.05
 # Reasons a rollout ends without landing (Degraded=True, Stalled=True until the spec changes).
 FAILURE_REASONS = ("RolledBack", "SmokeTestFailed", "ProgressDeadlineExceeded", "Aborted")
 
@@ -70,19 +67,6 @@ class SlotView:
     def ready_of(self, revision: str) -> int:
         """Ready pods of one revision: a slot being re-templated still has old ones."""
         return self.ready_by_revision.get(revision, 0)
-
-
-@dataclass(frozen=True)
-class Figures:
-    """Both tracks over the window since the step started, summed over every router."""
-
-    canary: TrackFigures
-    stable: TrackFigures
-    stable_in_flight: int | None = None  # requests on the stable track right now
-    problem: str | None = None  # the window is incomplete (a router could not be read)
-
-
-EMPTY_FIGURES = Figures(canary=TrackFigures(), stable=TrackFigures())
 
 
 @dataclass(frozen=True)
@@ -176,50 +160,6 @@ def share(total: int, weight: int) -> int:
     return max(1, math.ceil(total * weight / 100))
 
 
-# -- judging --------------------------------------------------------------------------------
-
-
-def judge(figures: Figures, analysis: RolloutAnalysis) -> list[str]:
-    """Failed checks, in words with the figure (e.g. 'error rate 0.31 > 0.05 over 64
-    requests'). Call only once the canary has minRequests."""
-    canary, stable = figures.canary, figures.stable
-    over = f"over {canary.requests} requests"
-    failures = []
-    if canary.error_rate is not None and canary.error_rate > analysis.max_error_rate:
-        failures.append(
-            f"error rate {canary.error_rate:.2f} > {analysis.max_error_rate:.2f} {over}"
-        )
-    if canary.p95_seconds is not None and canary.p95_seconds > analysis.max_p95_seconds:
-        failures.append(
-            f"p95 latency {canary.p95_seconds:.3g}s > {analysis.max_p95_seconds:g}s {over}"
-        )
-    ttft_limit = analysis.max_ttft_seconds
-    if (
-        ttft_limit is not None
-        and canary.p95_ttft_seconds is not None
-        and canary.p95_ttft_seconds > ttft_limit
-    ):
-        failures.append(
-            f"p95 time to first token {canary.p95_ttft_seconds:.2f}s > {ttft_limit:g}s {over}"
-        )
-    ratio_limit = analysis.max_latency_ratio
-    if (
-        ratio_limit is not None
-        and canary.p95_seconds is not None
-        and stable.p95_seconds is not None
-        and stable.p95_seconds > 0
-        and stable.requests >= max(1, analysis.min_requests)
-        and canary.p95_seconds - stable.p95_seconds > LATENCY_RATIO_FLOOR_SECONDS
-    ):
-        ratio = canary.p95_seconds / stable.p95_seconds
-        if ratio > ratio_limit:
-            failures.append(
-                f"p95 latency {canary.p95_seconds:.3g}s is {ratio:.1f}x the stable's "
-                f"{stable.p95_seconds:.3g}s (> {ratio_limit:g}x) {over}"
-            )
-    return failures
-
-
 # -- the machine ------------------------------------------------------------------------------
 
 
@@ -249,18 +189,12 @@ def decide(inputs: RolloutInputs) -> RolloutDecision:
             )
         if canary.revision != desired:
             restarted = _new_canary(inputs, stable, slot=canary.slot)
-            return _render(
+            return _transition(
                 inputs,
                 stable,
                 restarted,
-                None,
-                _event(
-                    "Normal",
-                    "RolloutRestarted",
-                    f"spec changed during the rollout: canary {canary.revision} replaced by "
-                    f"{desired}",
-                    restarted,
-                ),
+                "RolloutRestarted",
+                f"spec changed during the rollout: canary {canary.revision} replaced by {desired}",
                 recheck=0.0,
             )
         return _advance(inputs, stable, canary)
@@ -283,18 +217,13 @@ def decide(inputs: RolloutInputs) -> RolloutDecision:
         decision = _steady(inputs, replaced, None)
         return replace(decision, events=(event,))
     started = _new_canary(inputs, stable, slot=other_slot(stable.slot))
-    return _render(
+    return _transition(
         inputs,
         stable,
         started,
-        None,
-        _event(
-            "Normal",
-            "RolloutStarted",
-            f"rolling out revision {desired} on slot {started.slot} "
-            f"(stable {stable.revision} on {stable.slot})",
-            started,
-        ),
+        "RolloutStarted",
+        f"rolling out revision {desired} on slot {started.slot} "
+        f"(stable {stable.revision} on {stable.slot})",
         recheck=0.0,
     )
 
@@ -371,33 +300,23 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
                     "step_started_at": now,
                 }
             )
-            return _render(
+            return _transition(
                 inputs,
                 stable,
                 changed,
-                None,
-                _event(
-                    "Normal",
-                    "RolloutStepsChanged",
-                    "spec.rollout changed: the steps start over at step 1",
-                    changed,
-                ),
+                "RolloutStepsChanged",
+                "spec.rollout changed: the steps start over at step 1",
                 recheck=0.0,
             )
         canary = changed
     if commands.promote and canary.phase not in ("Promoting", "Draining"):
         promoting = canary.model_copy(update={"phase": "Promoting", "step_started_at": now})
-        return _render(
+        return _transition(
             inputs,
             stable,
             promoting,
-            None,
-            _event(
-                "Normal",
-                "PromotedByUser",
-                f"canary {canary.revision} promoted by a user command",
-                promoting,
-            ),
+            "PromotedByUser",
+            f"canary {canary.revision} promoted by a user command",
             recheck=0.0,
         )
 
@@ -420,18 +339,13 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
             and inputs.total > 1
         ):
             reuse = canary.model_copy(update={"capacity": "Reuse"})
-            return _render(
+            return _transition(
                 inputs,
                 stable,
                 reuse,
-                None,
-                _event(
-                    "Normal",
-                    "ReusingStableCapacity",
-                    f"no free GPU for the canary ({view.unschedulable}); a stable replica "
-                    "makes room for each canary replica",
-                    reuse,
-                ),
+                "ReusingStableCapacity",
+                f"no free GPU for the canary ({view.unschedulable}); a stable replica "
+                "makes room for each canary replica",
                 recheck=0.0,
             )
         started = canary.started_at or canary.step_started_at or now
@@ -511,20 +425,15 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
                     stable,
                     canary,
                     canary.step + 1,
-                    _figures_text(figures.canary, "passed"),
+                    figures_text(figures.canary, "passed"),
                 )
             promoting = canary.model_copy(update={"phase": "Promoting", "step_started_at": now})
-            return _render(
+            return _transition(
                 inputs,
                 stable,
                 promoting,
-                None,
-                _event(
-                    "Normal",
-                    "RolloutPromoting",
-                    f"all {len(steps)} steps passed ({_figures_text(figures.canary, 'last')})",
-                    promoting,
-                ),
+                "RolloutPromoting",
+                f"all {len(steps)} steps passed ({figures_text(figures.canary, 'last')})",
                 recheck=0.0,
             )
         if elapsed > pause + deadline:
@@ -567,6 +476,20 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
     return _render(inputs, stable, canary, None, None, recheck=ANALYSIS_RECHECK_SECONDS)
 
 
+def _transition(
+    inputs: RolloutInputs,
+    stable: SlotStatus,
+    canary: CanaryStatus,
+    reason: str,
+    message: str,
+    *,
+    recheck: float | None = None,
+) -> RolloutDecision:
+    """The rollout moves on (a Normal Event says how) and the canary runs on."""
+    event = _event("Normal", reason, message, canary)
+    return _render(inputs, stable, canary, None, event, recheck=recheck)
+
+
 def _start_step(
     inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus, step: int, why: str
 ) -> RolloutDecision:
@@ -602,12 +525,6 @@ def _roll_back(
     )
     decision = _steady(inputs, stable, failed)
     return replace(decision, events=(event,))
-
-
-def _figures_text(figures: TrackFigures, verdict: str) -> str:
-    rate = f"{figures.error_rate:.2f}" if figures.error_rate is not None else "-"
-    p95 = f"{figures.p95_seconds:.3g}s" if figures.p95_seconds is not None else "-"
-    return f"{verdict}: {figures.requests} requests, error rate {rate}, p95 {p95}"
 
 
 # -- rendering a state into replicas, tracks and conditions ---------------------------------
@@ -682,7 +599,7 @@ def _render(
 ) -> RolloutDecision:
     steps = steps_of(inputs.rollout)
     canary_count = _canary_replicas(inputs, canary, steps)
-    if canary.capacity == "Reuse" and canary.phase != "Draining":
+    if canary.capacity == "Reuse":  # the canary holds GPUs the stable gave up
         stable_count = max(1, inputs.total - canary_count)
     else:
         stable_count = max(1, inputs.total)
@@ -727,7 +644,7 @@ def _analysis(inputs: RolloutInputs, canary: CanaryStatus) -> CanaryAnalysis | N
     elif missing:
         message = f"{figures.canary.requests}/{minimum} canary requests, {missing} missing"
     else:
-        message = _figures_text(figures.canary, "canary")
+        message = figures_text(figures.canary, "canary")
     return CanaryAnalysis(
         window_start=canary.step_started_at,
         stable=figures.stable,

@@ -52,6 +52,40 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    limits = parser.add_argument_group("server limits (see docs/router.md)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to receive a request head, else 408 and close (default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to receive a request body after its head, else close (default 60)",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=5.0,
+        help="seconds a kept-alive connection may wait for its next request (default 5)",
+    )
+    limits.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=32 * 1024,
+        help="largest request head, else 431 (default 32768)",
+    )
+    limits.add_argument(
+        "--max-headers", type=int, default=100, help="most request headers, else 431 (default 100)"
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=2048,
+        help="open connections; past it idle ones are closed, else 503 (default 2048)",
+    )
     parser.set_defaults(handler=run_router)
 
 
@@ -79,7 +113,7 @@ def run_router(args: argparse.Namespace) -> int:
         if args.api_keys_file is not None:
             source = ApiKeysFileOverride(source, args.api_keys_file)
         endpoints = KubernetesEndpointSource(args.kubeconfig)
-        serve(create_app(source, endpoints), args.host, args.port, args.log_level)
+        serve(create_app(source, endpoints), args.host, args.port, args.log_level, _limits(args))
         return 0
     # Fail fast with a clear message when the initial config is unusable.
     try:
@@ -93,24 +127,27 @@ def run_router(args: argparse.Namespace) -> int:
     file_source: ConfigSource = FileConfigSource(args.config, args.reload_seconds)
     if args.api_keys_file is not None:
         file_source = ApiKeysFileOverride(file_source, args.api_keys_file)
-    serve(create_app(file_source), args.host, args.port, args.log_level)
+    serve(create_app(file_source), args.host, args.port, args.log_level, _limits(args))
     return 0
 
 
-def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
-    """Serves a router app with the settings the benchmarks measured (also for the k8s mode)."""
-    import uvicorn
+def _limits(args: argparse.Namespace) -> Any:
+    from modelops.router.server import ServerLimits
 
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        # The router is the edge: X-Forwarded-* rewriting is not wanted (and costs per request).
-        proxy_headers=False,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
+    return ServerLimits(
+        header_timeout_seconds=args.header_timeout,
+        body_timeout_seconds=args.body_timeout,
+        idle_timeout_seconds=args.idle_timeout,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        max_connections=args.max_connections,
     )
+
+
+def serve(app: Any, host: str, port: int, log_level: str = "info", limits: Any = None) -> None:
+    """Serves a router app with the settings the benchmarks measured (also for the k8s mode):
+    uvicorn's httptools protocol with the limits of `modelops.router.server`."""
+    from modelops.router.server import ServerLimits
+    from modelops.router.server import serve as serve_hardened
+
+    serve_hardened(app, host, port, log_level, limits if limits is not None else ServerLimits())

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from modelops.api.telemetry import OUTCOME_ERROR, OUTCOME_OK, OUTCOME_RETRIED
+from modelops.router import tracing
 from modelops.router.adapters import (
     OLLAMA_PATHS,
     OPENAI_PATHS,
@@ -33,6 +34,7 @@ from modelops.router.adapters import (
     canonical_to_client,
     same_api,
     upstream_error_message,
+    with_model,
 )
 from modelops.router.errors import ClientError, ClientGone, error_object
 from modelops.router.metrics import RouterMetrics
@@ -40,7 +42,12 @@ from modelops.router.routing import RequestClass, order_candidates, pick_endpoin
 from modelops.router.state import EndpointState, ModelRuntime, Snapshot
 from modelops.router.streams import NdjsonDecoder, SseDecoder, dumps, ndjson_line, sse_event
 from modelops.router.translate_ollama import JsonDict, TranslationError, UpstreamStreamError
-from modelops.router.upstream import UpstreamClient, UpstreamResponse
+from modelops.router.upstream import (
+    UpstreamClient,
+    UpstreamProtocolError,
+    UpstreamResponse,
+    UpstreamTooLarge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 GOLDEN_RATIO_STEP = 0.6180339887498949
 MAX_ERROR_BODY = 64 * 1024
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # one server-sent event passed through
 
 
 @dataclass
@@ -113,6 +121,8 @@ class Forwarder:
         if not candidates:
             self.metrics.errors.labels(request.chain[0], "", "unavailable").inc()
             raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
+        if (trace := tracing.current()) is not None:
+            trace.requested(request.canonical.get("model") or request.chain[0])
         attempts_left = snapshot.config.retries.max_attempts
         failures: list[str] = []
         last: EndpointState | None = None
@@ -127,7 +137,20 @@ class Forwarder:
                 attempts_left -= 1
                 last = endpoint
                 try:
-                    await self._attempt(snapshot, model, endpoint, request, send)
+                    trace = tracing.current()
+                    if trace is None:
+                        await self._attempt(snapshot, model, endpoint, request, send)
+                    else:
+                        with trace.attempt(
+                            name,
+                            model.route.engine,
+                            endpoint.track,
+                            endpoint.revision,
+                            endpoint.address,
+                            failures[-1] if failures else None,
+                            request.chain[0] if name != request.chain[0] else None,
+                        ) as headers:
+                            await self._attempt(snapshot, model, endpoint, request, send, headers)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
                     if endpoint.track == CANARY and _has_usable_stable(model):
@@ -222,6 +245,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
+        headers: str = "",
     ) -> None:
         route = model.route
         backend_api = route.backend_api
@@ -236,14 +260,13 @@ class Forwarder:
             if request.request_class == "long"
             else model.timeouts.interactive_seconds
         )
-        raw_ok = (
-            same_api(op, backend_api)
-            and request.canonical.get("model") == model.backend_model
-            and not split
-        )
+        # Same API: the client's own request goes on (renamed if the backend's name differs).
+        raw_ok = same_api(op, backend_api) and not split
         if raw_ok:
             path = (OPENAI_PATHS if backend_api == "openai" else OLLAMA_PATHS)[op.kind]
             payload = request.raw_body
+            if request.canonical.get("model") != model.backend_model:
+                payload = with_model(request.raw_body, model.backend_model)
         else:
             try:
                 path, body = canonical_to_backend(
@@ -261,8 +284,13 @@ class Forwarder:
             async with timer:
                 try:
                     response = await self.upstream.request(
-                        endpoint.host, endpoint.port, "POST", path, payload
+                        endpoint.host, endpoint.port, "POST", path, payload, extra_headers=headers
                     )
+                except UpstreamProtocolError as error:
+                    # It answered, but not acceptably (101, gzip, bad framing): not gone.
+                    self.metrics.count_attempt(endpoint, "error")
+                    self._passive_failure(snapshot, model, endpoint, f"bad answer: {error}")
+                    raise RetryableFailure(f"{endpoint.address}: {error}") from None
                 except OSError as error:
                     self._connect_failed(snapshot, model, endpoint, error)
                 if request.stream:
@@ -309,7 +337,10 @@ class Forwarder:
                 snapshot, model, endpoint, request, send, response, raw_ok, split, limit
             )
         else:
-            await self._relay_whole(model, endpoint, request, send, response, raw_ok, split, limit)
+            max_bytes = snapshot.config.limits.max_response_bytes
+            await self._relay_whole(
+                model, endpoint, request, send, response, raw_ok, split, max_bytes
+            )
 
     async def _relay_whole(
         self,
@@ -320,10 +351,13 @@ class Forwarder:
         response: UpstreamResponse,
         raw_ok: bool,
         split: bool,
-        limit: float,
+        max_bytes: int,
     ) -> None:
         try:
-            data = await response.read()  # bounded by the attempt's timer
+            data = await response.read_all(max_bytes)  # in time: bounded by the attempt's timer
+        except UpstreamTooLarge as error:
+            self.metrics.errors.labels(model.name, endpoint.track, "too_large").inc()
+            raise ClientError(502, f"model {model.name!r}: {error}") from None
         except OSError as error:
             self._passive_failure(None, model, endpoint, f"connection lost: {error}")
             raise RetryableFailure(f"{endpoint.address}: connection lost ({error})") from None
@@ -336,7 +370,9 @@ class Forwarder:
         try:
             parsed = json.loads(data)
         except ValueError:
-            raise ClientError(502, f"model {model.name!r} answered with invalid JSON") from None
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ClientError(502, f"model {model.name!r} answered with invalid JSON")
         if raw_ok and parsed.get("model") == model.name:
             body = data
             usage = parsed.get("usage") if op.client_api == "openai" else _ollama_usage(parsed)
@@ -351,8 +387,10 @@ class Forwarder:
             )
             usage = canonical.get("usage")
             elapsed_ns = int((time.perf_counter() - request.started) * 1e9)
-            stop = request.canonical.get("stop")
-            body = dumps(canonical_to_client(op, canonical, model.name, split, elapsed_ns, stop))
+            answer = canonical_to_client(
+                op, canonical, model.name, split, elapsed_ns, request.canonical
+            )
+            body = dumps(answer)
         await self._send_whole(model, endpoint, request, send, body, usage)
 
     async def _send_whole(
@@ -373,6 +411,8 @@ class Forwarder:
             model.name, endpoint.track, time.perf_counter() - request.started
         )
         self.metrics.count_tokens(model.name, endpoint.track, usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, usage)
 
     async def _relay_stream(
         self,
@@ -397,21 +437,35 @@ class Forwarder:
             self.next_request_id(op.kind),
             split,
             include_usage=bool(options.get("include_usage")) or op.client_api != "openai",
-            stop=request.canonical.get("stop"),
+            request=request.canonical,
         )
         raw_stream = raw_ok and op.client_api == "openai" and model.backend_model == model.name
         started_response = False
         labels = (model.name, endpoint.track)
+        # Deadlines: the first event within `limit` of the attempt's start, each next one within
+        # `idle` of the previous event (bytes that complete no event do not count, so a
+        # trickling backend cannot hold the client), and the whole stream within `total`.
+        idle = model.timeouts.stream_idle_seconds or limit
+        total = model.timeouts.stream_total_seconds
+        loop = asyncio.get_running_loop()
+        end_at = loop.time() + total
+        event_due = min(loop.time() + limit, end_at)
+        partial = b""  # raw streams: the start of an event not complete yet
         while True:
             try:
-                async with asyncio.timeout(limit):
+                async with asyncio.timeout_at(event_due):
                     data = await response.next_chunk()
             except TimeoutError:
                 if not started_response:
                     self._timed_out(model, endpoint, limit)
                 self.metrics.errors.labels(*labels, "timeout").inc()
+                why = (
+                    f"exceeded the stream deadline of {total:g}s"
+                    if event_due >= end_at
+                    else f"stalled for {idle:g}s"
+                )
                 request.stream_failed = True
-                await _send_stream_error(send, plan, f"model {model.name!r} stalled for {limit:g}s")
+                await _send_stream_error(send, plan, f"model {model.name!r} {why}")
                 return
             except OSError as error:
                 self._passive_failure(snapshot, model, endpoint, f"stream broken: {error}")
@@ -424,12 +478,30 @@ class Forwarder:
             if data is None:
                 break
             if raw_stream:
-                out = data
-                if b'"completion_tokens"' in data:
-                    plan.usage = _usage_in_raw_sse(data) or plan.usage
+                # Whole events only: an error event must never be glued to half of one.
+                if partial:
+                    data = partial + data
+                cut = data.rfind(b"\n\n") + 2
+                if cut == 1:
+                    partial = data
+                    if len(partial) <= MAX_EVENT_BYTES:
+                        continue
+                    message = f"model {model.name!r} sent an event over {MAX_EVENT_BYTES} bytes"
+                    if not started_response:
+                        raise ClientError(502, message)
+                    request.stream_failed = True
+                    await _send_stream_error(send, plan, message)
+                    return
+                out, partial = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+                event_due = min(loop.time() + idle, end_at)
+                if b'"completion_tokens"' in out:
+                    plan.usage = _usage_in_raw_sse(out) or plan.usage
             else:
                 try:
-                    out = b"".join([plan.feed(payload) for payload in decoder.feed(data)])
+                    payloads = decoder.feed(data)
+                    if payloads:
+                        event_due = min(loop.time() + idle, end_at)
+                    out = b"".join([plan.feed(payload) for payload in payloads])
                 except UpstreamStreamError as error:
                     if not started_response:
                         raise ClientError(502, str(error)) from None
@@ -443,9 +515,11 @@ class Forwarder:
                 _mark_success(endpoint)
                 request.first_chunk_at = time.perf_counter()
                 self.metrics.observe_ttft(*labels, request.first_chunk_at - request.started)
+                if (trace := tracing.current()) is not None:
+                    trace.first_token()
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
-        tail = b""
+        tail = partial  # a raw stream's unterminated last event, passed on as the backend sent it
         if not raw_stream:
             if isinstance(decoder, NdjsonDecoder):
                 tail = b"".join([plan.feed(payload) for payload in decoder.flush()])
@@ -456,6 +530,8 @@ class Forwarder:
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         self.metrics.observe_latency(*labels, time.perf_counter() - request.started)
         self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, plan.usage)
 
     # ----------------------------------------------------------- passive health
 

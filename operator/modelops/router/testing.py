@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +113,7 @@ def running_router(
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 20.0,
     port: int | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[RunningRouter]:
     """`modelops router` as a subprocess on a free loopback port (or `port`, to restart one in
     place), ready; stopped on exit."""
@@ -128,6 +129,7 @@ def running_router(
         child_env.update(env or {})
         command = [sys.executable, "-m", "modelops", "router", "--config", str(config_path)]
         command += ["--host", host, "--port", str(port), "--reload-seconds", str(reload_seconds)]
+        command += list(args)
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 command, env=child_env, stdout=log_file, stderr=subprocess.STDOUT

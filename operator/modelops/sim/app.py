@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 
 from modelops.sim.engine import Engine
 from modelops.sim.knobs import SimConfig
 from modelops.sim.routing import make_handler
-from modelops.sim.server import JSON, TEXT, Handler, InFlight, Response, serve
+from modelops.sim.server import (
+    JSON,
+    TEXT,
+    Handler,
+    InFlight,
+    Request,
+    Response,
+    StreamResponse,
+    serve,
+)
 
 READY_MARKER = "modelops-sim ready"
 # Within the launcher's 5 s between SIGTERM and SIGKILL (sim.launcher.STOP_GRACE_SECONDS).
@@ -46,6 +56,18 @@ def build_handler(engine: Engine) -> Handler:
     )
 
 
+def _logging_traceparent(handler: Handler) -> Handler:
+    """Prints each request's W3C traceparent to stderr: tests see what the router passed on."""
+
+    async def logged(request: Request) -> Response | StreamResponse:
+        traceparent = request.headers.get("traceparent")
+        if traceparent:
+            print(f"modelops-sim traceparent={traceparent} path={request.path}", file=sys.stderr)
+        return await handler(request)
+
+    return logged
+
+
 async def serve_until_stopped(config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -59,9 +81,12 @@ async def serve_until_stopped(config: SimConfig) -> int:
         except TimeoutError:
             pass
     engine = Engine(config)
+    handler = build_handler(engine)
+    if os.environ.get("MODELOPS_SIM_LOG_TRACEPARENT"):
+        handler = _logging_traceparent(handler)
     in_flight = InFlight()
     try:
-        server = await serve(build_handler(engine), config.host, config.port, in_flight)
+        server = await serve(handler, config.host, config.port, in_flight)
     except OSError as error:
         address = f"{config.host}:{config.port}"
         print(f"modelops sim: cannot listen on {address}: {error}", file=sys.stderr)

@@ -162,3 +162,20 @@ def test_docs_mention_every_spec_and_status_field() -> None:
             leaf = path.rsplit(".", 1)[-1].removesuffix("[]").removesuffix(".*")
             if leaf and leaf != "*":
                 assert leaf in docs, f"docs/api.md does not mention {section}{path}"
+
+
+def test_every_field_has_a_description_for_kubectl_explain() -> None:
+    schema = yaml.safe_load(render_crd())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    missing: list[str] = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for name, child in (node.get("properties") or {}).items():
+            where = f"{path}.{name}"
+            if not child.get("description"):
+                missing.append(where)
+            walk(child, where)
+            if "items" in child:
+                walk(child["items"], f"{where}[]")
+
+    walk(schema, "")
+    assert missing == []

@@ -10,14 +10,13 @@ import pytest
 
 from modelops.api.spec import Rollout, RolloutAnalysis, RolloutStep, SmokeTest
 from modelops.api.status import CanaryStatus, FailedRollout, SlotStatus, TrackFigures
+from modelops.policies.analysis import Figures, judge
 from modelops.policies.rollout import (
     Commands,
-    Figures,
     RolloutInputs,
     SlotView,
     SmokeVerdict,
     decide,
-    judge,
     pause_seconds,
     rollout_hash,
     share,
@@ -584,3 +583,12 @@ def test_judge_needs_a_busy_stable_for_the_ratio() -> None:
     assert judge(ttft, RolloutAnalysis(max_ttft_seconds=2.0)) == [
         "p95 time to first token 3.00s > 2s over 30 requests"
     ]
+
+
+def test_reuse_never_gives_the_stable_back_its_gpus_before_the_swap() -> None:
+    slots = {"blue": view(OLD, 1), "green": view(NEW, 1)}
+    for phase in ("Progressing", "Promoting", "Draining"):
+        decision = decide(
+            inputs(canary=canary(phase, 2, capacity="Reuse"), slots=slots, figures=figures(0))
+        )
+        assert decision.replicas == {"blue": 1, "green": 1}, phase
