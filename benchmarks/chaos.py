@@ -25,6 +25,7 @@ from tests.chaos.conftest import FIGURES_FILE, Figure, figure_table  # noqa: E40
 def main(argv: list[str]) -> int:
     code = 0
     if "--table" not in argv:
+        FIGURES_FILE.unlink(missing_ok=True)  # never print an earlier run's figures as this one's
         code = subprocess.call(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/chaos"],
             cwd=REPO,
