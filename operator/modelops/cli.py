@@ -18,6 +18,7 @@ SUBSYSTEMS = (
     "modelops.controller.cli",
     "modelops.controller.rollout_cli",
     "modelops.router.cli",
+    "modelops.dashboard.cli",
     "modelops.api.cli",
 )
 

@@ -128,3 +128,22 @@ def test_bad_knob_value_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert "MODELOPS_SIM_ERROR_RATE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_finishes_the_streams_in_flight_and_takes_no_new_connection() -> None:
+    """Graceful shutdown, as uvicorn does for vLLM: a deleted pod cuts no stream."""
+    import signal
+
+    env = {"MODELOPS_SIM_TOKENS_PER_SECOND": "40"}
+    with running_simulator("vllm", ["demo"], env=env) as sim:
+        body = CHAT | {"stream": True, "max_tokens": 40}  # about a second of tokens
+        with httpx.stream("POST", sim.url + "/v1/chat/completions", json=body) as response:
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))
+            sim.process.send_signal(signal.SIGTERM)
+            rest = list(lines)
+        assert '"content"' in first
+        assert rest[-1] == "data: [DONE]" or "data: [DONE]" in rest
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(sim.url + "/health", timeout=2)
+        assert sim.process.wait(timeout=10) == 0

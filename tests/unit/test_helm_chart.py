@@ -5,6 +5,7 @@ securityContext, NetworkPolicies, HA)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -545,3 +546,88 @@ def test_operator_metrics_port_service_and_service_monitor(helm: Path) -> None:
     assert not any(a.startswith("--metrics-port") for a in container(operator)["args"])
     assert [p["name"] for p in container(operator)["ports"]] == ["health", "ready"]
     assert find(docs, "Service", "-operator-metrics") == []
+
+
+def test_the_dashboard_is_off_by_default_and_read_only_when_on(helm: Path) -> None:
+    assert not [d for d in render(helm) if "dashboard" in d["metadata"]["name"]]
+    docs = render(helm, "--set", "dashboard.enabled=true")
+    mine = [d for d in docs if d["metadata"]["name"].endswith(("-dashboard", "-dashboard-routers"))]
+    assert sorted(d["kind"] for d in mine) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    deployment = one(docs, "Deployment", "-dashboard")
+    spec = deployment["spec"]["template"]["spec"]
+    assert (
+        spec["serviceAccountName"] == one(docs, "ServiceAccount", "-dashboard")["metadata"]["name"]
+    )
+    args = container(deployment)["args"]
+    assert args[0] == "dashboard"
+    assert f"--router-namespace={RELEASE_NAMESPACE}" in args
+    assert "--router-port=8080" in args
+    router = one(docs, "Deployment", "-router")
+    selector = router["spec"]["selector"]["matchLabels"]
+    wanted = dict(
+        pair.split("=", 1)
+        for pair in next(a for a in args if a.startswith("--router-selector="))
+        .split("=", 1)[1]
+        .split(",")
+    )
+    assert wanted.items() <= selector.items()  # it finds exactly the router's pods
+    assert container(deployment)["securityContext"]["readOnlyRootFilesystem"] is True
+    service = one(docs, "Service", "-dashboard")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    for doc in (d for d in mine if d["kind"] in ("Role", "ClusterRole")):
+        for rule in doc["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, doc["metadata"]["name"]
+    proxy = [
+        r for d in mine if d["kind"] == "Role" for r in d["rules"] if "pods/proxy" in r["resources"]
+    ]
+    assert proxy == [{"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"]}]
+    assert one(docs, "Role", "-dashboard-routers")["metadata"]["namespace"] == RELEASE_NAMESPACE
+
+
+def test_the_dashboard_with_watched_namespaces_reads_only_those(helm: Path) -> None:
+    docs = render(
+        helm, "--set", "dashboard.enabled=true", "--set", "watchNamespaces={team-a,team-b}"
+    )
+    args = container(one(docs, "Deployment", "-dashboard"))["args"]
+    assert "--namespace=team-a" in args
+    assert "--namespace=team-b" in args
+    cluster_role = one(docs, "ClusterRole", "-dashboard")
+    assert cluster_role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}
+    ]
+    roles = [
+        d
+        for d in find(docs, "Role", "-dashboard")
+        if d["metadata"]["namespace"] != RELEASE_NAMESPACE
+    ]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert {res for r in roles for rule in r["rules"] for res in rule["resources"]} == {
+        "modeldeployments",
+        "pods",
+        "events",
+    }
+
+
+def test_the_grafana_dashboard_configmap_carries_the_json_for_the_sidecar(helm: Path) -> None:
+    assert not find(render(helm), "ConfigMap", "-grafana-dashboard")
+    docs = render(helm, "-f", str(ALL_VALUES))
+    config_map = one(docs, "ConfigMap", "-grafana-dashboard")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["namespace"] == "monitoring"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "LLM"}
+    shipped = json.loads((CHART / "dashboards" / "modelops.json").read_text())
+    assert json.loads(config_map["data"]["modelops.json"]) == shipped
+    deployment = one(docs, "Deployment", "-dashboard")
+    assert (
+        container(deployment)["image"] == "registry.example.com/platform/modelops:0.1.0-dashboard"
+    )
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "modelops-dashboard-sa"

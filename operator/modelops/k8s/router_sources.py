@@ -8,6 +8,7 @@ when iterated and closes it when the router cancels the iterator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -69,19 +70,30 @@ class KubernetesConfigSource:
                     resource_version=listing.resourceVersion,
                 )
                 iterator = watch.__aiter__()
-                while True:
-                    try:
-                        event, config_map = await asyncio.wait_for(
-                            iterator.__anext__(), SECRET_REFRESH_SECONDS
+                try:
+                    while True:
+                        try:
+                            event, config_map = await asyncio.wait_for(
+                                iterator.__anext__(), SECRET_REFRESH_SECONDS
+                            )
+                        except (TimeoutError, StopAsyncIteration):
+                            # The timeout's cancellation ends the watch's generator (waiting on
+                            # it again raised StopAsyncIteration, which ended this follower for
+                            # good), and the API server ends watches too: list again, which
+                            # also yields the text for the Secret's keys to be re-read.
+                            break
+                        text = (
+                            ""
+                            if event == "DELETED"
+                            else (config_map.data or {}).get(CONFIGMAP_KEY, "")
                         )
-                    except TimeoutError:
                         yield text
-                        continue
-                    text = (
-                        "" if event == "DELETED" else (config_map.data or {}).get(CONFIGMAP_KEY, "")
-                    )
-                    yield text
-            except (asyncio.CancelledError, StopAsyncIteration):
+                finally:
+                    closing = getattr(iterator, "aclose", None)
+                    if closing is not None:
+                        with contextlib.suppress(Exception):
+                            await closing()
+            except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("router config watch failed (%s); retrying", error)

@@ -18,6 +18,7 @@ from modelops.localcluster.cluster import Cluster, ClusterError, _wait_http, fre
 from modelops.localcluster.processes import is_running
 
 CONFIG_NAMESPACE = "modelops-system"
+DASHBOARD_PORT = 3100
 MODELS_NAMESPACE = "models"
 SETTINGS = """\
 # Router-wide settings for the local environment (see docs/router.md).
@@ -62,7 +63,7 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
     if not router_running and not _port_free(port):
         port = free_port()
     if "operator" not in records or not is_running(records["operator"]):
-        liveness = free_port()
+        liveness, readiness = free_port(), free_port()
         operator = cluster.add_process(
             "operator",
             _modelops(
@@ -75,13 +76,15 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
                 str(settings),
                 "--liveness",
                 f"http://127.0.0.1:{liveness}/healthz",
+                "--readiness",
+                f"http://127.0.0.1:{readiness}/readyz",
                 "--router-metrics-url",
                 f"http://127.0.0.1:{port}/metrics",
             ),
             liveness,
         )
         _wait_http(
-            f"http://127.0.0.1:{liveness}/healthz", context=None, record=operator, timeout=60
+            f"http://127.0.0.1:{readiness}/readyz", context=None, record=operator, timeout=60
         )
     if "router" not in records or not is_running(records["router"]):
         router = cluster.add_process(
@@ -101,6 +104,15 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
             port,
         )
         _wait_http(f"http://127.0.0.1:{port}/healthz", context=None, record=router, timeout=60)
+    if "dashboard" not in records or not is_running(records["dashboard"]):
+        board_port = DASHBOARD_PORT if _port_free(DASHBOARD_PORT) else free_port()
+        router_url = f"--router-url=http://127.0.0.1:{port}"
+        board = cluster.add_process(
+            "dashboard",
+            _modelops("dashboard", "--kubeconfig", kubeconfig, router_url, f"--port={board_port}"),
+            board_port,
+        )
+        _wait_http(f"http://127.0.0.1:{board_port}/healthz", context=None, record=board, timeout=60)
     if examples_dir is not None:
         cluster.kubectl("apply", "-n", MODELS_NAMESPACE, "-k", str(examples_dir))
         result = cluster.kubectl(
@@ -138,8 +150,10 @@ def next_steps(cluster: Cluster, port: int) -> str:
         subprocess.run(_modelops("cluster", "bin"), capture_output=True, text=True).stdout.strip()
         or "."
     )
+    board = cluster.ports().get("dashboard", DASHBOARD_PORT)
     return f"""
 Router:      http://127.0.0.1:{port}   (OpenAI /v1, Ollama /api, TGI /generate)
+Dashboard:   http://127.0.0.1:{board}/   (models, GPUs, rollouts, router)
 Kubeconfig:  {cluster.kubeconfig}
 Logs:        {cluster.logs}/
 

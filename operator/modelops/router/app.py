@@ -39,6 +39,7 @@ from modelops.router.sources import (
 )
 from modelops.router.state import Snapshot, StateRegistry
 from modelops.router.streams import dumps
+from modelops.router.tracing import Tracing
 from modelops.router.translate_ollama import TranslationError
 from modelops.router.upstream import UpstreamClient
 
@@ -136,6 +137,7 @@ class RouterApp:
         self.registry = StateRegistry()
         self.keys = KeyRing(enabled=False, allowed={})
         self.metrics = RouterMetrics(lambda: self.snapshot)
+        self.tracing = Tracing.from_env()
         self.holds = Holds(self.metrics)
         self._snapshot: Snapshot | None = None
         self.last_config_error: str | None = None
@@ -191,6 +193,7 @@ class RouterApp:
                 await task
         if self._upstream is not None:
             await self._upstream.close()
+        self.tracing.shutdown()
 
     async def wait_configured(self, limit_seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -290,6 +293,7 @@ class RouterApp:
         api = op.client_api
         guarded = _GuardedSend(send)
         status = 200
+        trace = self.tracing.start(scope, op.kind)
         try:
             await self._serve_inference(op, scope, receive, guarded)
         except ClientError as error:
@@ -305,6 +309,8 @@ class RouterApp:
             if not guarded.started:
                 await respond(send, 500, error_body(api, 500, "internal router error"))
         self.metrics.count_client_request(api, status)
+        if trace is not None:
+            trace.end(status)
 
     async def _serve_inference(
         self, op: Operation, scope: Scope, receive: Receive, send: Send

@@ -1,7 +1,8 @@
 """Active health checks: `/health` (vLLM) or `/` (Ollama) on every endpoint, every interval.
 
 A failed check takes the endpoint out at once; a passing one puts it back (and clears the
-passive failure count). After each round every model's demotion clock is updated.
+passive failure count). After each round every model's panic routing (state.settle_panic) and
+demotion clock are updated.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from modelops.router.state import HEALTH_PATHS, EndpointState, Snapshot
+from modelops.router.state import HEALTH_PATHS, EndpointState, Snapshot, settle_panic
 from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ async def probe(client: UpstreamClient, endpoint: EndpointState, limit: float) -
 def apply_probe(endpoint: EndpointState, failure: str | None) -> bool:
     """Records one result; True when the endpoint changed state."""
     was = endpoint.healthy
+    endpoint.health_checked = True
     if failure is None:
         endpoint.healthy = True
         endpoint.consecutive_failures = 0
@@ -61,6 +63,7 @@ async def check_once(client: UpstreamClient, snapshot: Snapshot) -> None:
             )
     now = time.monotonic()
     for model in snapshot.models.values():
+        settle_panic(model)
         model.health.observe(model.has_usable, now)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from modelops.api.telemetry import OUTCOME_ERROR, OUTCOME_OK, OUTCOME_RETRIED
+from modelops.router import tracing
 from modelops.router.adapters import (
     OLLAMA_PATHS,
     OPENAI_PATHS,
@@ -119,6 +120,8 @@ class Forwarder:
         if not candidates:
             self.metrics.errors.labels(request.chain[0], "", "unavailable").inc()
             raise ClientError(503, f"no healthy endpoint for {_describe_chain(request.chain)}")
+        if (trace := tracing.current()) is not None:
+            trace.requested(request.canonical.get("model") or request.chain[0])
         attempts_left = snapshot.config.retries.max_attempts
         failures: list[str] = []
         last: EndpointState | None = None
@@ -133,7 +136,19 @@ class Forwarder:
                 attempts_left -= 1
                 last = endpoint
                 try:
-                    await self._attempt(snapshot, model, endpoint, request, send)
+                    trace = tracing.current()
+                    if trace is None:
+                        await self._attempt(snapshot, model, endpoint, request, send)
+                    else:
+                        with trace.attempt(
+                            name,
+                            model.route.engine,
+                            endpoint.track,
+                            endpoint.address,
+                            failures[-1] if failures else None,
+                            request.chain[0] if name != request.chain[0] else None,
+                        ) as headers:
+                            await self._attempt(snapshot, model, endpoint, request, send, headers)
                 except RetryableFailure as failure:
                     failures.append(str(failure))
                     if endpoint.track == CANARY and _has_usable_stable(model):
@@ -228,6 +243,7 @@ class Forwarder:
         endpoint: EndpointState,
         request: InferenceRequest,
         send: Send,
+        headers: str = "",
     ) -> None:
         route = model.route
         backend_api = route.backend_api
@@ -267,7 +283,7 @@ class Forwarder:
             async with timer:
                 try:
                     response = await self.upstream.request(
-                        endpoint.host, endpoint.port, "POST", path, payload
+                        endpoint.host, endpoint.port, "POST", path, payload, extra_headers=headers
                     )
                 except UpstreamProtocolError as error:
                     # It answered, but not acceptably (101, gzip, bad framing): not gone.
@@ -390,6 +406,8 @@ class Forwarder:
             model.name, endpoint.track, time.perf_counter() - request.started
         )
         self.metrics.count_tokens(model.name, endpoint.track, usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, usage)
 
     async def _relay_stream(
         self,
@@ -492,6 +510,8 @@ class Forwarder:
                 _mark_success(endpoint)
                 request.first_chunk_at = time.perf_counter()
                 self.metrics.observe_ttft(*labels, request.first_chunk_at - request.started)
+                if (trace := tracing.current()) is not None:
+                    trace.first_token()
                 await send(_start(200, plan.media_type, model.name, endpoint.track))
             await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = partial  # a raw stream's unterminated last event, passed on as the backend sent it
@@ -505,6 +525,8 @@ class Forwarder:
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         self.metrics.observe_latency(*labels, time.perf_counter() - request.started)
         self.metrics.count_tokens(model.name, endpoint.track, plan.usage)
+        if (trace := tracing.current()) is not None:
+            trace.answered(model.name, plan.usage)
 
     # ----------------------------------------------------------- passive health
 

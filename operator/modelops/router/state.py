@@ -31,6 +31,11 @@ class EndpointState:
     engine: str
     ready: bool = True
     healthy: bool = True
+    # Panic routing (see settle_panic): the endpoint was ready once, its health check passes,
+    # and none of its model's endpoints is both ready and healthy.
+    was_ready: bool = False
+    health_checked: bool = False
+    panic: bool = False
     outstanding: int = 0
     consecutive_failures: int = 0
     last_error: str = ""
@@ -48,13 +53,14 @@ class EndpointState:
 
     @property
     def usable(self) -> bool:
-        return self.ready and self.healthy
+        return self.healthy and (self.ready or self.panic)
 
     def as_status(self) -> dict[str, Any]:
         return {
             "address": self.address,
             "ready": self.ready,
             "healthy": self.healthy,
+            "panic": self.panic,
             "outstanding": self.outstanding,
             "consecutiveFailures": self.consecutive_failures,
             "requests": self.requests,
@@ -128,6 +134,20 @@ class Snapshot:
         return [endpoint for model in self.models.values() for endpoint in model.endpoints]
 
 
+def settle_panic(model: ModelRuntime) -> None:
+    """Panic routing, as Envoy's panic threshold at 0 %: when Kubernetes calls none of a
+    model's endpoints ready but the router's own health checks pass on some that were ready
+    before, route to those rather than fail every request. After an API server outage the
+    node lifecycle controller marks every pod NotReady (the nodes' Leases lapsed meanwhile)
+    while the runtimes keep answering; the kubelets mark them Ready again seconds later.
+    Pods never seen ready (an Ollama pod still pulling its model answers its health check)
+    are not used, so a fallback model still takes over then."""
+    endpoints = model.endpoints
+    none_usable = not any(e.ready and e.healthy for e in endpoints)
+    for endpoint in endpoints:
+        endpoint.panic = none_usable and endpoint.was_ready and endpoint.health_checked
+
+
 class StateRegistry:
     """Keeps EndpointState/ModelHealth objects alive across snapshots."""
 
@@ -164,6 +184,7 @@ class StateRegistry:
                 tracks=tuple(tracks),
                 health=health,
             )
+            settle_panic(model)
             health.observe(model.has_usable, now)
             models[name] = model
         self._endpoints = live_endpoints
@@ -178,4 +199,5 @@ class StateRegistry:
         if state is None or state.engine != route.engine:
             state = EndpointState(model, track, endpoint.host, endpoint.port, route.engine)
         state.ready = endpoint.ready
+        state.was_ready = state.was_ready or endpoint.ready
         return state

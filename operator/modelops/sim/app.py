@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 
 from modelops.sim.engine import Engine
 from modelops.sim.knobs import SimConfig
 from modelops.sim.routing import make_handler
-from modelops.sim.server import JSON, TEXT, Handler, Response, serve
+from modelops.sim.server import (
+    JSON,
+    TEXT,
+    Handler,
+    InFlight,
+    Request,
+    Response,
+    StreamResponse,
+    serve,
+)
 
 READY_MARKER = "modelops-sim ready"
+# Within the launcher's 5 s between SIGTERM and SIGKILL (sim.launcher.STOP_GRACE_SECONDS).
+DRAIN_SECONDS = 4.0
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +56,18 @@ def build_handler(engine: Engine) -> Handler:
     )
 
 
+def _logging_traceparent(handler: Handler) -> Handler:
+    """Prints each request's W3C traceparent to stderr: tests see what the router passed on."""
+
+    async def logged(request: Request) -> Response | StreamResponse:
+        traceparent = request.headers.get("traceparent")
+        if traceparent:
+            print(f"modelops-sim traceparent={traceparent} path={request.path}", file=sys.stderr)
+        return await handler(request)
+
+    return logged
+
+
 async def serve_until_stopped(config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -56,8 +81,12 @@ async def serve_until_stopped(config: SimConfig) -> int:
         except TimeoutError:
             pass
     engine = Engine(config)
+    handler = build_handler(engine)
+    if os.environ.get("MODELOPS_SIM_LOG_TRACEPARENT"):
+        handler = _logging_traceparent(handler)
+    in_flight = InFlight()
     try:
-        server = await serve(build_handler(engine), config.host, config.port)
+        server = await serve(handler, config.host, config.port, in_flight)
     except OSError as error:
         address = f"{config.host}:{config.port}"
         print(f"modelops sim: cannot listen on {address}: {error}", file=sys.stderr)
@@ -68,8 +97,13 @@ async def serve_until_stopped(config: SimConfig) -> int:
         file=sys.stderr,
         flush=True,
     )
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    # Graceful shutdown: take no new connection, finish the requests in flight (a stream the
+    # router is relaying ends normally), then go; the launcher (the kubelet) kills after 5 s.
+    server.close()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await in_flight.idle()
     return 0
 
 

@@ -80,11 +80,35 @@ def _head(status: int, content_type: str, length: int | None, keep_alive: bool) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class InFlight:
+    """Requests being answered, so a stopping runtime can finish them first (graceful
+    shutdown, as uvicorn does for vLLM on SIGTERM: a deleted pod cuts no stream)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def begin(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Until no request is in flight (callers bound it)."""
+        await self._idle.wait()
+
+
 class _Connection(asyncio.Protocol):
     """One client connection: parses requests and answers them in arrival order."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, in_flight: InFlight) -> None:
         self._handler = handler
+        self._in_flight = in_flight
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -180,6 +204,13 @@ class _Connection(asyncio.Protocol):
             self._worker = None
 
     async def _answer(self, request: Request, keep_alive: bool) -> None:
+        self._in_flight.begin()
+        try:
+            await self._respond(request, keep_alive)
+        finally:
+            self._in_flight.end()
+
+    async def _respond(self, request: Request, keep_alive: bool) -> None:
         transport = self._transport
         assert transport is not None
         try:
@@ -223,9 +254,12 @@ async def _close_iterator(chunks: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
-    """Start listening; the caller owns the returned server."""
+async def serve(
+    handler: Handler, host: str, port: int, in_flight: InFlight | None = None
+) -> asyncio.Server:
+    """Start listening; the caller owns the returned server (and may count its requests)."""
     loop = asyncio.get_running_loop()
+    counter = in_flight if in_flight is not None else InFlight()
     return await loop.create_server(
-        lambda: _Connection(handler), host, port, reuse_address=True, backlog=1024
+        lambda: _Connection(handler, counter), host, port, reuse_address=True, backlog=1024
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Secret
+from lightkube.resources.core_v1 import ConfigMap, Secret
 
 from modelops.api.router_config import (
     ApiKey,
@@ -332,3 +333,53 @@ def test_a_new_config_gets_its_endpoints_from_the_pods_already_seen() -> None:
     assert source.known(promoted) == {
         ("llama", "stable"): [Endpoint("127.10.0.9", 11434, ready=True)]
     }
+
+
+class _Listing:
+    def __init__(self, text: str) -> None:
+        self.items = [ConfigMap(metadata=ObjectMeta(name="cfg"), data={"config.yaml": text})]
+        self.resourceVersion = "1"
+
+    async def __aiter__(self) -> Any:
+        for item in self.items:
+            yield item
+
+
+class _QuietThenChangingClient:
+    """A ConfigMap that stays quiet past the refresh interval, then changes."""
+
+    def __init__(self) -> None:
+        self.text = "models: {}\n"
+        self.events: asyncio.Queue[tuple[str, ConfigMap]] = asyncio.Queue()
+        self.lists = 0
+
+    def list(self, *args: Any, **kwargs: Any) -> _Listing:
+        self.lists += 1
+        return _Listing(self.text)
+
+    async def watch(self, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            yield await self.events.get()
+
+
+async def test_the_config_watch_survives_a_quiet_refresh_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelops.k8s import router_sources
+
+    monkeypatch.setattr(router_sources, "SECRET_REFRESH_SECONDS", 0.05)
+    client = _QuietThenChangingClient()
+    source = router_sources.KubernetesConfigSource("ns", "cfg")
+    texts = source._texts(client)  # type: ignore[arg-type]
+    assert await anext(texts) == "models: {}\n"
+    assert await asyncio.wait_for(anext(texts), 2) == "models: {}\n"  # the quiet refresh
+    assert await asyncio.wait_for(anext(texts), 2) == "models: {}\n"  # and another one
+    changed = "models: {a: {engine: vllm}}\n"
+    client.text = changed
+    client.events.put_nowait(
+        ("MODIFIED", ConfigMap(metadata=ObjectMeta(name="cfg"), data={"config.yaml": changed}))
+    )
+    seen = [await asyncio.wait_for(anext(texts), 2) for _ in range(2)]
+    assert changed in seen  # the change still arrives after quiet intervals
+    assert client.lists >= 3
+    await texts.aclose()
