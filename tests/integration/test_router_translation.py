@@ -238,7 +238,7 @@ def _post(router: RunningRouter, path: str, body: dict[str, Any], headers: dict[
 
 @pytest.mark.parametrize("model", ["llama3.1-8b-instruct", "qwen2.5-14b-instruct"])
 def test_tgi_generate_and_stream(router: RunningRouter, model: str) -> None:
-    body = {"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+    body = {"inputs": "Hello", "parameters": {"max_new_tokens": 5, "details": True}}
     answer = json.loads(_post(router, "/generate", body, {"X-Model": model}))
     assert answer["generated_text"]
     assert answer["details"]["finish_reason"] == "length"
@@ -249,5 +249,10 @@ def test_tgi_generate_and_stream(router: RunningRouter, model: str) -> None:
         if line.startswith(b"data:")
     ]
     assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
+    assert events[-1]["details"]["generated_tokens"] == 5
+    assert events[-1]["details"]["input_length"] >= 1
+    # Without `details: true` TGI answers the text alone.
+    plain = {"inputs": "Hello", "parameters": {"max_new_tokens": 5}}
+    assert "details" not in json.loads(_post(router, "/generate", plain, {"X-Model": model}))
     # No model named at all: the config's defaultModel serves TGI clients.
     assert json.loads(_post(router, "/generate", body, {}))["generated_text"]

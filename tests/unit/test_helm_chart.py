@@ -363,10 +363,12 @@ def test_router_network_policy_admits_clients_and_the_operator_and_reaches_runti
     docs = render(helm, "-f", str(ALL_VALUES))
     policy = one(docs, "NetworkPolicy", "-router")
     operator = one(docs, "Deployment", "-operator")
+    dashboard = one(docs, "Deployment", "-dashboard")
     sources = policy["spec"]["ingress"][0]["from"]
     assert sources == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}},
         {"podSelector": {"matchLabels": operator["spec"]["selector"]["matchLabels"]}},
+        {"podSelector": {"matchLabels": dashboard["spec"]["selector"]["matchLabels"]}},
     ]
     api = policy["spec"]["egress"][1]
     assert api == {
@@ -556,11 +558,15 @@ def test_the_dashboard_is_off_by_default_and_read_only_when_on(helm: Path) -> No
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "NetworkPolicy",
         "Role",
         "RoleBinding",
         "Service",
         "ServiceAccount",
     ]
+    policy = one(docs, "NetworkPolicy", "-dashboard")
+    [ingress] = policy["spec"]["ingress"]
+    assert tcp_ports(ingress) == {3100}
     deployment = one(docs, "Deployment", "-dashboard")
     spec = deployment["spec"]["template"]["spec"]
     assert (

@@ -97,6 +97,9 @@ class ModelRoute(_Model):
     # endpoint, and no model of the request's chain has one, requests wait for one (at most the
     # router's `holdSeconds`) instead of failing.
     scale_to_zero: bool = False
+    # Tokens of prompt + answer the model can hold (vLLM maxModelLen, Ollama contextLength);
+    # reported by the listing endpoints and used to skip candidates a prompt cannot fit.
+    context_length: int | None = Field(default=None, ge=1)
 
     @property
     def backend_port(self) -> int:

@@ -83,6 +83,10 @@ def model_route(model: RoutedModel) -> ModelRoute:
     if routing is not None and routing.timeout_seconds is not None:
         seconds = float(routing.timeout_seconds)
         timeouts = Timeouts(interactive_seconds=seconds, long_seconds=seconds)
+    spec = md.spec
+    context_length = (spec.vllm.max_model_len if spec.vllm else None) or (
+        spec.ollama.context_length if spec.ollama else None
+    )
     return ModelRoute(
         namespace=namespace,
         engine=md.spec.engine,
@@ -95,6 +99,7 @@ def model_route(model: RoutedModel) -> ModelRoute:
         scale_to_zero=autoscaling is not None
         and autoscaling.enabled
         and autoscaling.min_replicas == 0,
+        context_length=context_length,
     )
 
 

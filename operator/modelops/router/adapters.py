@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from modelops.router import translate_ollama as ol
+from modelops.router import translate_ollama_answers as ola
+from modelops.router import translate_ollama_streams as ols
 from modelops.router import translate_tgi as tgi
+from modelops.router import translate_to_ollama as tol
 from modelops.router.errors import ClientApi
 from modelops.router.reasoning import split_think
 from modelops.router.streams import (
@@ -25,9 +28,15 @@ from modelops.router.streams import (
     ndjson_line,
     sse_event,
 )
-from modelops.router.translate_ollama import JsonDict, TranslationError
+from modelops.router.translate_common import (
+    JsonDict,
+    TranslationError,
+    UpstreamStreamError,
+    check_fields,
+)
 
 Kind = Literal["chat", "completion", "embedding"]
+CLIENT_KEY = ol.CLIENT_KEY
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class Operation:
     kind: Kind
     legacy_embedding: bool = False  # Ollama /api/embeddings
     tgi_stream: bool = False  # TGI /generate_stream
+    tgi_compat: bool = False  # TGI POST /: `stream` in the body, a list when not streaming
 
 
 OPENAI_PATHS: Mapping[str, str] = {
@@ -48,45 +58,82 @@ OLLAMA_PATHS: Mapping[str, str] = {
     "completion": "/api/generate",
     "embedding": "/api/embed",
 }
+# The fields the router itself reads from an OpenAI request, checked before anything else
+# (a passthrough leaves the rest to the runtime, which checks them as it always does).
+OPENAI_ROUTER_FIELDS: Mapping[str, str] = {
+    "model": "string",
+    "stream": "boolean",
+    "stream_options": "object",
+    "max_tokens": "integer",
+    "max_completion_tokens": "integer",
+}
 
 
-def _require(condition: bool, message: str) -> None:
+def _require(condition: bool, message: str, param: str | None = None) -> None:
     if not condition:
-        raise TranslationError(message)
+        raise TranslationError(message, param)
 
 
 def client_to_canonical(op: Operation, body: Mapping[str, Any]) -> JsonDict:
     """The request as an OpenAI-shaped dict; raises TranslationError (-> 400) when malformed."""
     model = body.get("model")
-    _require(model is None or isinstance(model, str), "'model' must be a string")
+    _require(model is None or isinstance(model, str), "'model' must be a string", "model")
     if op.client_api == "openai":
+        check_fields(body, OPENAI_ROUTER_FIELDS)
         if op.kind == "chat":
             messages = body.get("messages")
             _require(
-                isinstance(messages, list) and bool(messages), "'messages' must be a non-empty list"
+                isinstance(messages, list) and bool(messages),
+                "'messages' must be a non-empty list",
+                "messages",
             )
         elif op.kind == "completion":
             prompt = body.get("prompt")
-            _require(isinstance(prompt, str | list), "'prompt' must be a string or a list")
+            _require(
+                isinstance(prompt, str | list), "'prompt' must be a string or a list", "prompt"
+            )
         else:
             _require(
-                isinstance(body.get("input"), str | list), "'input' must be a string or a list"
+                isinstance(body.get("input"), str | list),
+                "'input' must be a string or a list",
+                "input",
             )
-        _require(
-            body.get("max_tokens") is None or isinstance(body.get("max_tokens"), int),
-            "'max_tokens' must be an integer",
-        )
-        return dict(body)
+        canonical = dict(body)
+        canonical.pop(CLIENT_KEY, None)
+        return canonical
     if op.client_api == "ollama":
         if op.kind == "chat":
             return ol.ollama_chat_to_openai(body)
         if op.kind == "completion":
             return ol.ollama_generate_to_openai(body)
         return ol.ollama_embed_to_openai(body, legacy=op.legacy_embedding)
-    canonical = tgi.tgi_to_openai(body, stream=op.tgi_stream)
+    stream = op.tgi_stream
+    if op.tgi_compat:
+        _require(
+            body.get("stream") is None or isinstance(body.get("stream"), bool),
+            "'stream' must be a boolean",
+            "stream",
+        )
+        stream = body.get("stream") is True
+    canonical = tgi.tgi_to_openai(body, stream=stream)
     if model is not None:
         canonical["model"] = model
     return canonical
+
+
+def with_model(raw_body: bytes, backend_model: str) -> bytes:
+    """The client's own request for a backend of the same API that knows the model by another
+    name: every field kept, only `model` replaced."""
+    import json
+
+    body = json.loads(raw_body)
+    body["model"] = backend_model
+    return dumps(body)
+
+
+def _client_wishes(canonical: Mapping[str, Any]) -> Mapping[str, Any]:
+    wishes = canonical.get(CLIENT_KEY)
+    return wishes if isinstance(wishes, Mapping) else {}
 
 
 def canonical_to_backend(
@@ -94,14 +141,29 @@ def canonical_to_backend(
 ) -> tuple[str, JsonDict]:
     """(path, body) for the backend."""
     if backend_api == "ollama":
+        if canonical.get("guided_regex") is not None:
+            raise TranslationError(
+                "regex grammars cannot be served by an Ollama backend", "parameters.grammar"
+            )
         if op.kind == "chat":
-            return OLLAMA_PATHS["chat"], ol.openai_chat_to_ollama(canonical, backend_model)
-        if op.kind == "completion":
-            return OLLAMA_PATHS["completion"], ol.openai_completion_to_ollama(
+            body = tol.openai_chat_to_ollama(canonical, backend_model)
+        elif op.kind == "completion":
+            body = tol.openai_completion_to_ollama(canonical, backend_model)
+        else:
+            return OLLAMA_PATHS["embedding"], tol.openai_embedding_to_ollama(
                 canonical, backend_model
             )
-        return OLLAMA_PATHS["embedding"], ol.openai_embedding_to_ollama(canonical, backend_model)
-    body = dict(canonical)
+        think = _client_wishes(canonical).get("think")
+        if think is not None:
+            body["think"] = think
+        return OLLAMA_PATHS[op.kind], body
+    wishes = _client_wishes(canonical)
+    for name in ("template", "context", "images", "logprobs"):
+        if wishes.get(name):
+            raise TranslationError(
+                f"'{name}' cannot be sent to this model's runtime (an OpenAI-API server)", name
+            )
+    body = {key: value for key, value in canonical.items() if key != CLIENT_KEY}
     body["model"] = backend_model
     if op.kind == "embedding":
         body.pop("stream", None)
@@ -112,15 +174,17 @@ def canonical_to_backend(
 def backend_to_canonical(
     op: Operation, backend_api: str, body: Mapping[str, Any], served: str, request_id: str
 ) -> JsonDict:
+    if not isinstance(body, Mapping):
+        raise UpstreamStreamError("the backend answered with JSON that is not an object")
     if backend_api == "openai":
         out = dict(body)
         out["model"] = served
         return out
     if op.kind == "chat":
-        return ol.ollama_chat_response_to_openai(body, served, request_id)
+        return ola.ollama_chat_response_to_openai(body, served, request_id)
     if op.kind == "completion":
-        return ol.ollama_generate_response_to_openai(body, served, request_id)
-    return ol.ollama_embed_response_to_openai(body, served)
+        return ola.ollama_generate_response_to_openai(body, served, request_id)
+    return ola.ollama_embed_response_to_openai(body, served)
 
 
 def canonical_to_client(
@@ -129,8 +193,10 @@ def canonical_to_client(
     served: str,
     split_reasoning: bool,
     elapsed_ns: int,
-    stop: Any = None,
-) -> JsonDict:
+    request: Mapping[str, Any] | None = None,
+) -> Any:
+    request = request or {}
+    wishes = _client_wishes(request)
     if op.client_api == "openai":
         if split_reasoning and op.kind == "chat":
             for choice in canonical.get("choices") or []:
@@ -141,14 +207,22 @@ def canonical_to_client(
                     if reasoning is not None:
                         message["reasoning_content"] = reasoning
                         message["content"] = text
+        if op.kind == "embedding" and request.get("encoding_format") == "base64":
+            for item in canonical.get("data") or []:
+                if isinstance(item, dict) and isinstance(item.get("embedding"), list):
+                    item["embedding"] = ola.base64_floats(item["embedding"])
         return canonical
     if op.client_api == "ollama":
+        think = wishes.get("think")
         if op.kind == "chat":
-            return ol.openai_chat_response_to_ollama(canonical, served, elapsed_ns)
+            return ola.openai_chat_response_to_ollama(canonical, served, elapsed_ns, think)
         if op.kind == "completion":
-            return ol.openai_completion_response_to_ollama(canonical, served, elapsed_ns)
-        return ol.openai_embedding_response_to_ollama(canonical, served, op.legacy_embedding)
-    return tgi.openai_completion_to_tgi(canonical, stop)
+            return ola.openai_completion_response_to_ollama(canonical, served, elapsed_ns, think)
+        return ola.openai_embedding_response_to_ollama(
+            canonical, served, op.legacy_embedding, elapsed_ns
+        )
+    answer = tgi.openai_completion_to_tgi(canonical, wishes)
+    return [answer] if op.tgi_compat else answer
 
 
 def same_api(op: Operation, backend_api: str) -> bool:
@@ -166,7 +240,7 @@ class StreamPlan:
         request_id: str,
         split_reasoning: bool,
         include_usage: bool,
-        stop: Any = None,
+        request: Mapping[str, Any] | None = None,
     ) -> None:
         self.op = op
         self.backend_api = backend_api
@@ -174,18 +248,21 @@ class StreamPlan:
         self.usage: Any = None
         self.ended = False
         self._direct = same_api(op, backend_api)
+        wishes = _client_wishes(request or {})
         self._to_openai = (
-            ol.OllamaStreamToOpenAI(served, request_id, op.kind == "chat", include_usage)
+            ols.OllamaStreamToOpenAI(served, request_id, op.kind == "chat", include_usage)
             if backend_api == "ollama"
             else None
         )
         self._splitter = ChunkReasoningSplitter() if split_reasoning and op.kind == "chat" else None
         self._to_ollama = (
-            ol.OpenAIStreamToOllama(served, op.kind == "chat", time.monotonic_ns())
+            ols.OpenAIStreamToOllama(
+                served, op.kind == "chat", time.monotonic_ns(), wishes.get("think")
+            )
             if op.client_api == "ollama"
             else None
         )
-        self._to_tgi = tgi.OpenAIStreamToTgi(stop) if op.client_api == "tgi" else None
+        self._to_tgi = tgi.OpenAIStreamToTgi(wishes) if op.client_api == "tgi" else None
 
     @property
     def media_type(self) -> bytes:
@@ -197,7 +274,7 @@ class StreamPlan:
         obj = _loads(payload)
         if self._direct and self.op.client_api == "ollama":
             if obj.get("error"):
-                raise ol.UpstreamStreamError(str(obj["error"]))
+                raise UpstreamStreamError(str(obj["error"]))
             obj["model"] = self.served
             if obj.get("done"):
                 self.ended = True
@@ -218,7 +295,7 @@ class StreamPlan:
             else:
                 if isinstance(chunk.get("error"), Mapping | str):
                     error = chunk["error"]
-                    raise ol.UpstreamStreamError(
+                    raise UpstreamStreamError(
                         str(error.get("message") if isinstance(error, Mapping) else error)
                     )
                 if "model" in chunk:
@@ -250,9 +327,9 @@ def _loads(payload: bytes) -> JsonDict:
     try:
         obj = json.loads(payload)
     except ValueError:
-        raise ol.UpstreamStreamError("backend sent a stream chunk that is not JSON") from None
+        raise UpstreamStreamError("backend sent a stream chunk that is not JSON") from None
     if not isinstance(obj, dict):
-        raise ol.UpstreamStreamError("backend sent a stream chunk that is not an object")
+        raise UpstreamStreamError("backend sent a stream chunk that is not an object")
     return obj
 
 

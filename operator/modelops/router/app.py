@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,26 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelops.api.router_config import RouterConfig, RouterConfigError, usable_config
 from modelops.router import catalog
-from modelops.router.adapters import Operation, client_to_canonical
+from modelops.router.adapters import Operation
+from modelops.router.asgi import (
+    GuardedSend,
+    Handler,
+    Receive,
+    Scope,
+    Send,
+    cancel_on_disconnect,
+    headers_of,
+    read_body,
+    respond,
+    respond_error,
+)
 from modelops.router.auth import KeyRing, load_key_ring
-from modelops.router.errors import ClientApi, ClientError, ClientGone, error_body
+from modelops.router.errors import ClientApi, ClientError, ClientGone, client_status, error_body
 from modelops.router.health import run_health_checks
 from modelops.router.holding import Holds
+from modelops.router.intake import inference_request
 from modelops.router.metrics import RouterMetrics
-from modelops.router.proxy import Forwarder, InferenceRequest
-from modelops.router.routing import RoutingError, model_chain, parse_target, request_class
+from modelops.router.proxy import Forwarder
 from modelops.router.sources import (
     ConfigSource,
     EndpointMap,
@@ -40,18 +52,10 @@ from modelops.router.sources import (
 from modelops.router.state import Snapshot, StateRegistry
 from modelops.router.streams import dumps
 from modelops.router.tracing import Tracing
-from modelops.router.translate_ollama import TranslationError
 from modelops.router.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
 INFERENCE_ROUTES: dict[str, Operation] = {
     "/v1/chat/completions": Operation("openai", "chat"),
     "/v1/completions": Operation("openai", "completion"),
@@ -63,6 +67,9 @@ INFERENCE_ROUTES: dict[str, Operation] = {
     "/generate": Operation("tgi", "completion"),
     "/generate_stream": Operation("tgi", "completion", tgi_stream=True),
 }
+# TGI's POST / (what huggingface_hub's InferenceClient(base_url=...) calls): `stream` decides.
+TGI_COMPAT = Operation("tgi", "completion", tgi_compat=True)
+MODELS_PREFIX = "/v1/models/"
 
 
 def _api_for_path(path: str) -> ClientApi:
@@ -70,64 +77,14 @@ def _api_for_path(path: str) -> ClientApi:
         return "openai"
     if path.startswith("/api/"):
         return "ollama"
-    if path in ("/generate", "/generate_stream", "/info"):
+    if path in ("/generate", "/generate_stream", "/info", "/health", "/"):
         return "tgi"
     return "router"
 
 
-class _GuardedSend:
-    """Remembers whether the response started, so errors are only sent when they still can be."""
-
-    __slots__ = ("_send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self._send(message)
-
-
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes = b"application/json",
-    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    headers.extend(extra_headers)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def read_body(receive: Receive) -> bytes:
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body
-    parts = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ClientError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        parts.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(parts)
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def _allow_header(methods: list[str]) -> bytes:
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    return ", ".join(sorted(allowed)).encode()
 
 
 class RouterApp:
@@ -149,18 +106,20 @@ class RouterApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoint_task: asyncio.Task[None] | None = None
         self._config_applied = asyncio.Event()
-        self._simple: dict[str, Handler] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/metrics": self._metrics,
-            "/status": self._status,
-            "/v1/models": self._catalog(catalog.openai_models),
-            "/api/tags": self._catalog(catalog.ollama_tags),
-            "/api/ps": self._catalog(catalog.ollama_ps),
-            "/api/version": self._version,
-            "/api/show": self._show,
-            "/info": self._tgi_info,
-            "/": self._root,
+        # path -> {method: handler}; a known path asked with another method is a 405 with Allow.
+        self._simple: dict[str, dict[str, Handler]] = {
+            "/healthz": {"GET": self._healthz},
+            "/readyz": {"GET": self._readyz},
+            "/metrics": {"GET": self._metrics},
+            "/status": {"GET": self._status},
+            "/v1/models": {"GET": self._catalog(catalog.openai_models)},
+            "/api/tags": {"GET": self._catalog(catalog.ollama_tags)},
+            "/api/ps": {"GET": self._catalog(catalog.ollama_ps)},
+            "/api/version": {"GET": self._version},
+            "/api/show": {"POST": self._show},
+            "/info": {"GET": self._tgi_info},
+            "/health": {"GET": self._tgi_health},
+            "/": {"GET": self._root},
         }
 
     @property
@@ -250,29 +209,50 @@ class RouterApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            method = scope["method"]
             op = INFERENCE_ROUTES.get(path)
             if op is not None:
+                if method != "POST":
+                    await self._method_not_allowed(op.client_api, path, ["POST"], send)
+                    return
                 await self._inference(op, scope, receive, send)
                 return
-            handler = self._simple.get(path)
-            if handler is None:
-                api = _api_for_path(path)
-                await respond(send, 404, error_body(api, 404, f"no route {path}"))
+            if path == "/" and method == "POST":
+                await self._inference(TGI_COMPAT, scope, receive, send)
                 return
-            guarded = _GuardedSend(send)
+            api = _api_for_path(path)
+            methods = self._simple.get(path)
+            if methods is None and path.startswith(MODELS_PREFIX):
+                methods = {"GET": self._model_retrieve}
+            if methods is None:
+                await respond_error(send, api, ClientError(404, f"no route {path}"))
+                return
+            handler = methods.get("GET" if method == "HEAD" else method)
+            if handler is None:
+                allowed = [*methods, *(["POST"] if path == "/" else [])]
+                await self._method_not_allowed(api, path, allowed, send)
+                return
+            guarded = GuardedSend(send)
             try:
                 await handler(scope, receive, guarded)
             except ClientError as error:
                 if not guarded.started:
-                    await respond(
-                        send,
-                        error.status,
-                        error_body(_api_for_path(path), error.status, error.message),
-                    )
+                    await respond_error(send, api, error)
             except ClientGone:
                 pass
+            except Exception:
+                log.exception("unexpected error serving %s", path)
+                if not guarded.started:
+                    await respond_error(send, api, ClientError(500, "internal router error"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _method_not_allowed(
+        self, api: ClientApi, path: str, methods: list[str], send: Send
+    ) -> None:
+        allow = _allow_header(methods)
+        message = f"{path} takes {allow.decode()}"
+        await respond(send, 405, error_body(api, 405, message), extra_headers=[(b"allow", allow)])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -291,23 +271,22 @@ class RouterApp:
 
     async def _inference(self, op: Operation, scope: Scope, receive: Receive, send: Send) -> None:
         api = op.client_api
-        guarded = _GuardedSend(send)
+        guarded = GuardedSend(send)
         status = 200
         trace = self.tracing.start(scope, op.kind)
         try:
             await self._serve_inference(op, scope, receive, guarded)
         except ClientError as error:
-            status = error.status
+            status = client_status(api, error.status)
             if not guarded.started:
-                body = error_body(api, status, error.message)
-                await respond(send, status, body, extra_headers=error.headers)
+                await respond_error(send, api, error)
         except ClientGone:
             status = 499
         except Exception:
             status = 500
             log.exception("unexpected error serving %s", scope["path"])
             if not guarded.started:
-                await respond(send, 500, error_body(api, 500, "internal router error"))
+                await respond_error(send, api, ClientError(500, "internal router error"))
         self.metrics.count_client_request(api, status)
         if trace is not None:
             trace.end(status)
@@ -315,12 +294,10 @@ class RouterApp:
     async def _serve_inference(
         self, op: Operation, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        if scope["method"] != "POST":
-            raise ClientError(405, f"{scope['path']} takes POST")
         snapshot = self.snapshot
         if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
-        headers = _headers(scope)
+        headers = headers_of(scope)
         authorization = headers.get("authorization")
         auth = self.keys.check(authorization, None)
         if auth != "ok":
@@ -332,46 +309,18 @@ class RouterApp:
             raise ClientError(400, f"request body is not valid JSON: {error}") from None
         if not isinstance(parsed, dict):
             raise ClientError(400, "request body must be a JSON object")
-        try:
-            canonical = client_to_canonical(op, parsed)
-        except TranslationError as error:
-            raise ClientError(400, str(error)) from None
-        if not canonical.get("model") and headers.get("x-model"):
-            canonical["model"] = headers["x-model"]
-        try:
-            target = parse_target(
-                canonical.get("model"), headers.get("x-task"), snapshot.config.default_model
-            )
-            chain = model_chain(target, snapshot.config)
-        except RoutingError as error:
-            raise ClientError(
-                404 if "not found" in str(error) or "unknown" in str(error) else 400, str(error)
-            ) from None
-        if self.keys.enabled:
-            allowed = [name for name in chain if self.keys.may_use(authorization, name)]
-            if not allowed or (target.model is not None and allowed[0] != chain[0]):
-                raise ClientError(403, f"this API key may not use {chain[0]!r}")
-            chain = allowed
-        held = await self.holds.wait_for_endpoint(snapshot, chain, lambda: self.snapshot, receive)
+        request = inference_request(op, parsed, body, headers, snapshot.config, self.keys)
+        held = await self.holds.wait_for_endpoint(
+            snapshot, request.chain, lambda: self.snapshot, receive
+        )
         if held is None:
             raise ClientGone
-        snapshot, chain = held
-        timeouts = snapshot.config.timeouts_for(chain[0])
-        max_tokens = canonical.get("max_tokens", canonical.get("max_completion_tokens"))
-        request = InferenceRequest(
-            op=op,
-            canonical=canonical,
-            raw_body=body,
-            chain=chain,
-            request_class=request_class(
-                max_tokens, headers.get("x-request-class"), timeouts.long_request_tokens
-            ),
-        )
+        snapshot, request.chain = held
         if self._forwarder is None:
             raise ClientError(503, "the router is starting")
         serving = self._forwarder.serve(snapshot, request, send)
         if request.stream:
-            await _cancel_on_disconnect(receive, serving)
+            await cancel_on_disconnect(receive, serving)
         else:
             await serving
 
@@ -400,6 +349,18 @@ class RouterApp:
     async def _root(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 200, b"modelops router is running", b"text/plain")
 
+    async def _tgi_health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.snapshot is None:
+            raise ClientError(503, "the router has no configuration yet")
+        await respond(send, 200, b"")
+
+    async def _model_retrieve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        snapshot, authorization = self._authorized_snapshot(scope)
+        name = scope["path"][len(MODELS_PREFIX) :]
+        if name not in snapshot.models or not self.keys.may_use(authorization, name):
+            raise ClientError(404, f"The model `{name}` does not exist.", "model")
+        await respond(send, 200, dumps(catalog.openai_model(snapshot, name)))
+
     async def _version(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 200, dumps({"version": catalog.OLLAMA_COMPAT_VERSION}))
 
@@ -407,7 +368,7 @@ class RouterApp:
         snapshot = self.snapshot
         if snapshot is None:
             raise ClientError(503, "the router has no configuration yet")
-        authorization = _headers(scope).get("authorization")
+        authorization = headers_of(scope).get("authorization")
         outcome = self.keys.check(authorization, None)
         if outcome != "ok":
             raise ClientError(401, "missing API key" if outcome == "missing" else "invalid API key")
@@ -431,44 +392,21 @@ class RouterApp:
             body = json.loads(await read_body(receive) or b"{}")
         except ValueError:
             raise ClientError(400, "request body is not valid JSON") from None
-        name = body.get("model") or body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or name not in snapshot.models:
-            raise ClientError(404, f"model {name!r} not found")
-        if not self.keys.may_use(authorization, name):
-            raise ClientError(403, f"this API key may not use {name!r}")
+        if not isinstance(body, dict):
+            raise ClientError(400, "request body must be a JSON object")
+        name = body.get("model") or body.get("name")
+        if name is None or name == "":
+            raise ClientError(400, "model is required")
+        if not isinstance(name, str):
+            raise ClientError(400, "'model' must be a string")
+        if name not in snapshot.models or not self.keys.may_use(authorization, name):
+            raise ClientError(404, f"model '{name}' not found")
         await respond(send, 200, dumps(catalog.ollama_show(snapshot, name)))
 
     async def _tgi_info(self, scope: Scope, receive: Receive, send: Send) -> None:
         snapshot, _ = self._authorized_snapshot(scope)
-        name = _headers(scope).get("x-model") or snapshot.config.default_model
+        name = headers_of(scope).get("x-model") or snapshot.config.default_model
         await respond(send, 200, dumps(catalog.tgi_info(snapshot, name)))
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"authorization", b"x-task", b"x-model", b"x-request-class"}
-    return {
-        name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted
-    }
-
-
-async def _cancel_on_disconnect(receive: Receive, serving: Coroutine[Any, Any, None]) -> None:
-    """Runs `serving`; if the client goes away first, cancels it (closing the upstream call)."""
-    serve_task = asyncio.ensure_future(serving)
-    watch_task = asyncio.ensure_future(_wait_for_disconnect(receive))
-    try:
-        await asyncio.wait({serve_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        serve_task.cancel()
-        watch_task.cancel()
-        raise
-    watch_task.cancel()
-    if serve_task.done():
-        serve_task.result()
-        return
-    serve_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await serve_task
-    raise ClientGone
 
 
 def create_app(

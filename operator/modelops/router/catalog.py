@@ -6,20 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from modelops.router.state import Snapshot
-from modelops.router.translate_ollama import ollama_timestamp
+from modelops.router.translate_common import ollama_timestamp
 
 # The Ollama API version whose shapes the router reproduces (clients may check it).
 OLLAMA_COMPAT_VERSION = "0.6.8"
 EPOCH = "2024-01-01T00:00:00Z"
 
 
-def openai_models(snapshot: Snapshot, names: list[str]) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "modelops"} for name in names
-        ],
+# Ollama's model_info names keys after the architecture; the router knows only the engine.
+ARCHITECTURE = "llama"
+
+
+def openai_model(snapshot: Snapshot, name: str) -> dict[str, Any]:
+    """One `/v1/models` entry; `max_model_len` as vLLM reports it, when the window is known."""
+    entry: dict[str, Any] = {
+        "id": name,
+        "object": "model",
+        "created": int(snapshot.created),
+        "owned_by": "modelops",
     }
+    window = snapshot.models[name].route.context_length
+    if window is not None:
+        entry["max_model_len"] = window
+    return entry
+
+
+def openai_models(snapshot: Snapshot, names: list[str]) -> dict[str, Any]:
+    return {"object": "list", "data": [openai_model(snapshot, name) for name in names]}
 
 
 def _details(snapshot: Snapshot, name: str) -> dict[str, Any]:
@@ -61,6 +74,7 @@ def ollama_ps(snapshot: Snapshot, names: list[str]) -> dict[str, Any]:
                 "details": _details(snapshot, name),
                 "expires_at": ollama_timestamp(snapshot.created + 86400),
                 "size_vram": 0,
+                **_context(snapshot, name),
             }
             for name in names
             if snapshot.models[name].has_usable
@@ -68,32 +82,57 @@ def ollama_ps(snapshot: Snapshot, names: list[str]) -> dict[str, Any]:
     }
 
 
+def _context(snapshot: Snapshot, name: str) -> dict[str, Any]:
+    window = snapshot.models[name].route.context_length
+    return {} if window is None else {"context_length": window}
+
+
 def ollama_show(snapshot: Snapshot, name: str) -> dict[str, Any]:
     model = snapshot.models[name]
-    capabilities = ["completion"]
+    capabilities = ["completion", "tools"]
     if model.route.reasoning:
         capabilities.append("thinking")
+    window = model.route.context_length
+    model_info: dict[str, Any] = {
+        "general.architecture": ARCHITECTURE,
+        "modelops.backend_model": model.backend_model,
+        "modelops.engine": model.route.engine,
+    }
+    parameters = ""
+    if window is not None:
+        model_info[f"{ARCHITECTURE}.context_length"] = window
+        parameters = f"num_ctx {window}"
     return {
-        "modelfile": "",
-        "parameters": "",
+        "license": "",
+        "modelfile": f"# served by modelops\nFROM {model.backend_model}\n",
+        "parameters": parameters,
         "template": "",
         "details": _details(snapshot, name),
-        "model_info": {"modelops.backend_model": model.backend_model},
+        "model_info": model_info,
         "capabilities": capabilities,
         "modified_at": EPOCH,
     }
 
 
 def tgi_info(snapshot: Snapshot, name: str | None) -> dict[str, Any]:
+    """TGI's `Info` with every required field; token limits from the model's window."""
+    model = snapshot.models.get(name) if name else None
+    window = model.route.context_length if model is not None else None
     return {
         "model_id": name or "",
         "model_sha": None,
         "model_pipeline_tag": "text-generation",
-        "max_concurrent_requests": 0,
-        "max_input_tokens": 0,
-        "max_total_tokens": 0,
+        "max_concurrent_requests": 128,
+        "max_best_of": 1,
+        "max_stop_sequences": 4,
+        "max_input_tokens": (window - 1) if window else 0,
+        "max_total_tokens": window or 0,
+        "validation_workers": 1,
+        "max_client_batch_size": 1,
         "router": "modelops",
-        "version": "modelops",
+        "version": "0.1.0",
+        "sha": None,
+        "docker_label": None,
         "models": list(snapshot.models),
     }
 

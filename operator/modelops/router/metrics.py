@@ -19,7 +19,6 @@ and demotion gauges are computed from the current snapshot at scrape time too. R
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,6 +33,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from modelops.api import telemetry as names
+from modelops.router.histograms import LoopHistogram, render_histograms
 from modelops.router.state import EndpointState, Snapshot
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -46,30 +46,6 @@ RequestKey = tuple[str, str, str, str]  # model, track, revision, outcome
 # Series of a revision the config no longer routes to are dropped this long after it stopped
 # (every rollout brings a new revision; without this they would pile up for the process's life).
 RETIRE_AFTER_SECONDS = 900.0
-
-
-class LoopHistogram:
-    """A histogram for one label set, updated from one event loop only."""
-
-    __slots__ = ("bounds", "counts", "total")
-
-    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # last slot: above every bound
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def buckets(self) -> list[tuple[str, float]]:
-        cumulative = 0
-        result = []
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            cumulative += count
-            result.append((repr(float(bound)), float(cumulative)))
-        result.append(("+Inf", float(cumulative + self.counts[-1])))
-        return result
 
 
 class RouterMetrics(Collector):
@@ -117,13 +93,13 @@ class RouterMetrics(Collector):
     def observe_latency(self, model: str, track: str, seconds: float) -> None:
         histogram = self.latency.get((model, track))
         if histogram is None:
-            histogram = self.latency[(model, track)] = LoopHistogram()
+            histogram = self.latency[(model, track)] = LoopHistogram(LATENCY_BUCKETS)
         histogram.observe(seconds)
 
     def observe_ttft(self, model: str, track: str, seconds: float) -> None:
         histogram = self.ttft.get((model, track))
         if histogram is None:
-            histogram = self.ttft[(model, track)] = LoopHistogram()
+            histogram = self.ttft[(model, track)] = LoopHistogram(LATENCY_BUCKETS)
         histogram.observe(seconds)
 
     def count_tokens(self, model: str, track: str, usage: Any) -> None:
@@ -256,22 +232,6 @@ class RouterMetrics(Collector):
         for key, value in self.model_requests.items():
             requests.add_metric(list(key), value)
         yield requests
-        for name, doc, histograms in (
-            (
-                names.ROUTER_MODEL_LATENCY,
-                "Time from a request's arrival to its end, failed requests included",
-                self.model_latency,
-            ),
-            (
-                names.ROUTER_MODEL_TTFT,
-                "Time from a request's arrival to its first streamed chunk",
-                self.model_ttft,
-            ),
-        ):
-            family = HistogramMetricFamily(name, doc, labels=labels)
-            for key, histogram in histograms.items():
-                family.add_metric(list(key), histogram.buckets(), histogram.total)
-            yield family
         holds = HistogramMetricFamily(
             names.ROUTER_MODEL_HOLD_DURATION,
             "How long requests were held for lack of an endpoint, by outcome",
@@ -285,6 +245,29 @@ class RouterMetrics(Collector):
         )
         started.add_metric([], self.started_at)
         yield started
+
+    def _model_histograms(self) -> tuple[tuple[str, str, dict[RequestKey, LoopHistogram]], ...]:
+        return (
+            (
+                names.ROUTER_MODEL_LATENCY,
+                "Time from a request's arrival to its end, failed requests included",
+                self.model_latency,
+            ),
+            (
+                names.ROUTER_MODEL_TTFT,
+                "Time from a request's arrival to its first streamed chunk",
+                self.model_ttft,
+            ),
+        )
+
+    def model_histogram_families(self) -> Iterator[Metric]:
+        """The per-model histograms as prometheus_client families: what `exposition()` renders
+        itself (histograms.py), kept as the reference its text is tested against."""
+        for name, doc, histograms in self._model_histograms():
+            family = HistogramMetricFamily(name, doc, labels=[*MODEL_LABELS, names.LABEL_OUTCOME])
+            for key, histogram in histograms.items():
+                family.add_metric(list(key), histogram.buckets(), histogram.total)
+            yield family
 
     def _state(self) -> Iterator[Metric]:
         snapshot = self._snapshot()
@@ -345,7 +328,14 @@ class RouterMetrics(Collector):
         yield holding
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """Everything in the registry, then the per-model histograms rendered directly."""
+        text = generate_latest(self.registry)  # collect() also retires unrouted revisions
+        labels = [*MODEL_LABELS, names.LABEL_OUTCOME]
+        rendered = "".join(
+            render_histograms(name, doc, labels, histograms.items())
+            for name, doc, histograms in self._model_histograms()
+        )
+        return text + rendered.encode()
 
 
 def _observe(

@@ -34,6 +34,7 @@ from modelops.router.adapters import (
     canonical_to_client,
     same_api,
     upstream_error_message,
+    with_model,
 )
 from modelops.router.errors import ClientError, ClientGone, error_object
 from modelops.router.metrics import RouterMetrics
@@ -258,14 +259,13 @@ class Forwarder:
             if request.request_class == "long"
             else model.timeouts.interactive_seconds
         )
-        raw_ok = (
-            same_api(op, backend_api)
-            and request.canonical.get("model") == model.backend_model
-            and not split
-        )
+        # Same API: the client's own request goes on (renamed if the backend's name differs).
+        raw_ok = same_api(op, backend_api) and not split
         if raw_ok:
             path = (OPENAI_PATHS if backend_api == "openai" else OLLAMA_PATHS)[op.kind]
             payload = request.raw_body
+            if request.canonical.get("model") != model.backend_model:
+                payload = with_model(request.raw_body, model.backend_model)
         else:
             try:
                 path, body = canonical_to_backend(
@@ -369,7 +369,9 @@ class Forwarder:
         try:
             parsed = json.loads(data)
         except ValueError:
-            raise ClientError(502, f"model {model.name!r} answered with invalid JSON") from None
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ClientError(502, f"model {model.name!r} answered with invalid JSON")
         if raw_ok and parsed.get("model") == model.name:
             body = data
             usage = parsed.get("usage") if op.client_api == "openai" else _ollama_usage(parsed)
@@ -384,8 +386,10 @@ class Forwarder:
             )
             usage = canonical.get("usage")
             elapsed_ns = int((time.perf_counter() - request.started) * 1e9)
-            stop = request.canonical.get("stop")
-            body = dumps(canonical_to_client(op, canonical, model.name, split, elapsed_ns, stop))
+            answer = canonical_to_client(
+                op, canonical, model.name, split, elapsed_ns, request.canonical
+            )
+            body = dumps(answer)
         await self._send_whole(model, endpoint, request, send, body, usage)
 
     async def _send_whole(
@@ -432,7 +436,7 @@ class Forwarder:
             self.next_request_id(op.kind),
             split,
             include_usage=bool(options.get("include_usage")) or op.client_api != "openai",
-            stop=request.canonical.get("stop"),
+            request=request.canonical,
         )
         raw_stream = raw_ok and op.client_api == "openai" and model.backend_model == model.name
         started_response = False

@@ -51,7 +51,12 @@ class NdjsonDecoder:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows the escape "\ud800", UTF-8 cannot hold it): keep it as
+        # the escape it came in as, and let the runtime judge the text.
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def sse_event(obj: Any) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from modelops.sim import textgen
 from modelops.sim.knobs import SimConfig
 from modelops.sim.metrics import Metrics
+from modelops.sim.sampling import apply_stop
 
 # Sleeping costs a timer and a loop iteration; below this the simulator just runs ahead.
 MIN_SLEEP_SECONDS = 0.001
@@ -61,6 +62,7 @@ class Generation:
     tokens: list[str]
     finish_reason: str  # "stop" or "length"
     prompt_tokens: int
+    stop_reason: str | None = None  # the stop string that ended the answer, as vLLM reports
 
     @property
     def completion_tokens(self) -> int:
@@ -102,17 +104,21 @@ class Engine:
         max_tokens: int | None,
         json_mode: bool = False,
         schema: dict[str, Any] | None = None,
+        stop: tuple[str, ...] = (),
+        variant: int = 0,
     ) -> Generation:
-        seed = self.config.seed
+        """The answer to `prompt`; `variant` > 0 gives the other choices of an `n` > 1 request."""
+        seed = self.config.seed + variant * 7919
         if json_mode:
             tokens = textgen.json_tokens(prompt, seed, schema)
         else:
             tokens = textgen.answer_tokens(prompt, seed, self.config.reasoning)
+        tokens, matched = apply_stop(tokens, stop)
         finish = "stop"
         if max_tokens is not None and len(tokens) > max_tokens:
             tokens = tokens[:max_tokens]
-            finish = "length"
-        return Generation(tokens, finish, textgen.count_tokens(prompt))
+            finish, matched = "length", None
+        return Generation(tokens, finish, textgen.count_tokens(prompt), matched)
 
     def kv_cache_usage(self) -> float:
         return min(1.0, self.slots.running / self.config.max_concurrency)

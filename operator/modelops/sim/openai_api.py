@@ -8,25 +8,17 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelops.sim import sampling, textgen
 from modelops.sim.engine import Engine, Generation
+from modelops.sim.openai_chunks import chat_chunks, completion_chunks
+from modelops.sim.sampling import ApiError, Sampling, ToolCall
 from modelops.sim.server import JSON, Request, Response, StreamResponse
 
 JsonObject = dict[str, Any]
-
-
-class ApiError(Exception):
-    """A request the runtime refuses; `kind` is the runtime's error class name."""
-
-    def __init__(self, status: int, message: str, kind: str = "BadRequestError") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -57,14 +49,20 @@ def parse_json_object(request: Request) -> JsonObject:
 
 def _message_text(messages: list[Any]) -> str:
     parts: list[str] = []
-    for message in messages:
-        if not isinstance(message, dict) or "role" not in message:
-            raise ApiError(400, "each message must be an object with a 'role'")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise ApiError(400, f"messages.{index}: each message must be an object with a 'role'")
         content = message.get("content")
         if isinstance(content, str):
             parts.append(content)
         elif isinstance(content, list):
-            parts.extend(str(part.get("text", "")) for part in content if isinstance(part, dict))
+            for part in content:
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise ApiError(400, f"messages.{index}.content: parts need a 'type'")
+                if isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+        elif content is not None:
+            raise ApiError(400, f"messages.{index}.content: Input should be a valid string")
     return "\n".join(parts)
 
 
@@ -109,17 +107,46 @@ def _prompts(prompt: Any) -> list[str]:
     raise ApiError(400, "Field required: prompt (a string, token ids, or a list of them)")
 
 
-def _usage(generation: Generation) -> JsonObject:
+def _usage(generations: list[Generation], choices_per_prompt: int = 1) -> JsonObject:
+    # vLLM counts each prompt once, and the completion tokens of every choice.
+    prompt_tokens = sum(g.prompt_tokens for g in generations[::choices_per_prompt])
+    completion_tokens = sum(g.completion_tokens for g in generations)
     return {
-        "prompt_tokens": generation.prompt_tokens,
-        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
-        "completion_tokens": generation.completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
         "prompt_tokens_details": None,
     }
 
 
-def _sse(value: JsonObject) -> bytes:
-    return b"data: " + json.dumps(value).encode() + b"\n\n"
+def _chat_choice(
+    index: int, generation: Generation, wanted: Sampling, call: ToolCall | None, seed: int
+) -> JsonObject:
+    message: JsonObject = {"role": "assistant", "content": generation.text, "refusal": None}
+    finish = generation.finish_reason
+    if call is not None:
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": f"chatcmpl-tool-{index}{os.urandom(6).hex()}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+        ]
+        finish = "tool_calls"
+    else:
+        message["tool_calls"] = []
+    logprobs = None
+    if wanted.logprobs is not None and call is None:
+        entries = sampling.token_logprobs(generation.tokens, wanted.logprobs, seed)
+        logprobs = {"content": entries, "refusal": None}
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": logprobs,
+        "finish_reason": finish,
+        "stop_reason": generation.stop_reason,
+    }
 
 
 class OpenAIRoutes:
@@ -183,6 +210,36 @@ class OpenAIRoutes:
             data.append(entry)
         return json_response({"object": "list", "data": data})
 
+    def _sampling(
+        self, body: JsonObject, messages: list[Any] | None, default_max: int | None
+    ) -> Sampling:
+        sampling.check_openai(body)
+        max_tokens = _positive_int(body, "max_completion_tokens", "max_tokens")
+        json_mode, schema = _response_format(body)
+        logprobs: int | None = None
+        if messages is not None and body.get("logprobs") is True:
+            logprobs = int(body.get("top_logprobs") or 0)
+        elif messages is None and sampling._is_int(body.get("logprobs")):
+            logprobs = int(body["logprobs"])
+        tool = sampling.due_tool(body, messages) if messages is not None else None
+        return Sampling(
+            max_tokens=max_tokens if max_tokens is not None else default_max,
+            stop=sampling.stop_list(body.get("stop")),
+            n=int(body.get("n") or 1),
+            logprobs=logprobs,
+            json_mode=json_mode,
+            schema=schema,
+            tool=tool,
+        )
+
+    def _generations(self, prompt: str, wanted: Sampling) -> list[Generation]:
+        return [
+            self.engine.plan(
+                prompt, wanted.max_tokens, wanted.json_mode, wanted.schema, wanted.stop, variant
+            )
+            for variant in range(wanted.n)
+        ]
+
     async def chat(self, request: Request) -> Response | StreamResponse:
         try:
             body = parse_json_object(request)
@@ -190,105 +247,69 @@ class OpenAIRoutes:
             if not isinstance(messages, list) or not messages:
                 raise ApiError(400, "Field required: messages")
             model = self._model(body)
-            max_tokens = _positive_int(body, "max_completion_tokens", "max_tokens")
-            json_mode, schema = _response_format(body)
-            generation = self.engine.plan(_message_text(messages), max_tokens, json_mode, schema)
-            self._check_context(generation.prompt_tokens, max_tokens)
+            prompt = _message_text(messages)
+            wanted = self._sampling(body, messages, None)
+            generations = self._generations(prompt, wanted)
+            self._check_context(generations[0].prompt_tokens, wanted.max_tokens)
             self._fault()
         except ApiError as error:
             return self.error(error)
+        seed = self.engine.config.seed
+        call = sampling.tool_call(wanted.tool, prompt, seed) if wanted.tool else None
         request_id = "chatcmpl-" + os.urandom(16).hex()
         created = int(time.time())
+        head = {"id": request_id, "created": created, "model": model}
         if body.get("stream") is True:
             options = body.get("stream_options")
             usage = isinstance(options, dict) and options.get("include_usage") is True
-            chunks = self._chat_chunks(request_id, created, model, generation, usage)
+            chunks = chat_chunks(self.engine, head, generations, wanted, call, usage)
             return StreamResponse(chunks)
-        await self.engine.complete(generation)
-        message = {"role": "assistant", "content": generation.text, "tool_calls": []}
+        await asyncio.gather(*(self.engine.complete(g) for g in generations))
+        choices = [
+            _chat_choice(index, generation, wanted, call, seed)
+            for index, generation in enumerate(generations)
+        ]
         return json_response(
             {
                 "id": request_id,
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": message,
-                        "logprobs": None,
-                        "finish_reason": generation.finish_reason,
-                        "stop_reason": None,
-                    }
-                ],
-                "usage": _usage(generation),
+                "choices": choices,
+                "usage": _usage(generations),
                 "prompt_logprobs": None,
             }
         )
-
-    async def _chat_chunks(
-        self, request_id: str, created: int, model: str, generation: Generation, usage: bool
-    ) -> AsyncIterator[bytes]:
-        def chunk(delta: JsonObject, finish: str | None) -> bytes:
-            value: JsonObject = {
-                "id": request_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                ],
-            }
-            if usage:
-                value["usage"] = None
-            return _sse(value)
-
-        yield chunk({"role": "assistant", "content": ""}, None)
-        async with aclosing(self.engine.stream(generation)) as tokens:
-            async for token in tokens:
-                yield chunk({"content": token}, None)
-        yield chunk({"content": ""}, generation.finish_reason)
-        if usage:
-            yield _sse(
-                {
-                    "id": request_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": _usage(generation),
-                }
-            )
-        yield b"data: [DONE]\n\n"
 
     async def completions(self, request: Request) -> Response | StreamResponse:
         try:
             body = parse_json_object(request)
             prompts = _prompts(body.get("prompt"))
             model = self._model(body)
-            max_tokens = _positive_int(body, "max_tokens")
-            if max_tokens is None:
-                max_tokens = 16  # the OpenAI completions API default, which vLLM follows
-            generations = [self.engine.plan(prompt, max_tokens) for prompt in prompts]
+            # 16: the OpenAI completions API default, which vLLM follows
+            wanted = self._sampling(body, None, 16)
+            generations = [g for prompt in prompts for g in self._generations(prompt, wanted)]
             for generation in generations:
-                self._check_context(generation.prompt_tokens, max_tokens)
+                self._check_context(generation.prompt_tokens, wanted.max_tokens)
             stream = body.get("stream") is True
             if stream and len(generations) > 1:
-                raise ApiError(400, "the simulator streams one prompt per request")
+                raise ApiError(400, "the simulator streams one prompt and one choice per request")
             self._fault()
         except ApiError as error:
             return self.error(error)
         request_id = "cmpl-" + os.urandom(16).hex()
         created = int(time.time())
+        head = {"id": request_id, "created": created, "model": model}
+        echo = prompts[0] if body.get("echo") is True and len(prompts) == 1 else ""
         if stream:
             options = body.get("stream_options")
             usage = isinstance(options, dict) and options.get("include_usage") is True
-            chunks = self._completion_chunks(request_id, created, model, generations[0], usage)
-            return StreamResponse(chunks)
+            return StreamResponse(
+                completion_chunks(self.engine, head, generations[0], wanted, usage, echo)
+            )
         # A batch of prompts runs in parallel, one scheduler slot each, as in vLLM.
         await asyncio.gather(*(self.engine.complete(g) for g in generations))
-        prompt_tokens = sum(g.prompt_tokens for g in generations)
-        completion_tokens = sum(g.completion_tokens for g in generations)
+        seed = self.engine.config.seed
         return json_response(
             {
                 "id": request_id,
@@ -298,55 +319,20 @@ class OpenAIRoutes:
                 "choices": [
                     {
                         "index": index,
-                        "text": generation.text,
-                        "logprobs": None,
+                        "text": echo + generation.text,
+                        "logprobs": sampling.completion_logprobs(
+                            generation.tokens, wanted.logprobs, seed
+                        )
+                        if wanted.logprobs is not None
+                        else None,
                         "finish_reason": generation.finish_reason,
-                        "stop_reason": None,
+                        "stop_reason": generation.stop_reason,
                     }
                     for index, generation in enumerate(generations)
                 ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                    "completion_tokens": completion_tokens,
-                    "prompt_tokens_details": None,
-                },
+                "usage": _usage(generations, wanted.n),
             }
         )
-
-    async def _completion_chunks(
-        self, request_id: str, created: int, model: str, generation: Generation, usage: bool
-    ) -> AsyncIterator[bytes]:
-        def chunk(text: str, finish: str | None) -> bytes:
-            value: JsonObject = {
-                "id": request_id,
-                "object": "text_completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
-            }
-            if usage:
-                value["usage"] = None
-            return _sse(value)
-
-        last = len(generation.tokens) - 1
-        index = 0
-        async with aclosing(self.engine.stream(generation)) as tokens:
-            async for token in tokens:
-                yield chunk(token, generation.finish_reason if index == last else None)
-                index += 1
-        if usage:
-            yield _sse(
-                {
-                    "id": request_id,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": _usage(generation),
-                }
-            )
-        yield b"data: [DONE]\n\n"
 
     async def embeddings(self, request: Request) -> Response:
         try:
@@ -358,18 +344,20 @@ class OpenAIRoutes:
                 raise ApiError(400, "Field required: input")
             texts = [item if isinstance(item, str) else json.dumps(item) for item in inputs]
             model = self._model(body)
+            sampling.check_types(body, sampling.OPENAI_FIELD_TYPES)
+            dimensions = body.get("dimensions")
+            if dimensions is not None and not 1 <= dimensions <= textgen.EMBEDDING_DIMENSIONS:
+                raise ApiError(400, f"dimensions must be in [1, {textgen.EMBEDDING_DIMENSIONS}]")
             encoding = body.get("encoding_format") or "float"
             if encoding not in ("float", "base64"):
                 raise ApiError(400, f"unsupported encoding_format {encoding!r}")
             self._fault()
         except ApiError as error:
             return self.error(error)
-        from modelops.sim import textgen
-
         seed = self.engine.config.seed
         data = []
         for index, text in enumerate(texts):
-            vector = textgen.embedding(text, seed)
+            vector = textgen.embedding(text, seed, dimensions or textgen.EMBEDDING_DIMENSIONS)
             data.append(
                 {
                     "index": index,

@@ -62,8 +62,32 @@ def _phrase(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 5)))
 
 
+MAX_ARRAY_ITEMS = 4
+# Values built for one schema at most: a client's schema (or a fuzzer's) may nest wide objects
+# eight levels deep, and the answer must stay small and quick.
+MAX_SCHEMA_NODES = 256
+
+
+class _Budget(Exception):
+    pass
+
+
 def value_for_schema(schema: Any, rng: random.Random, depth: int) -> Any:
-    """A value satisfying simple JSON schemas: types, properties, required, items, enum."""
+    """A value satisfying simple JSON schemas: types, properties, required, items, enum.
+
+    Any schema is taken (clients send odd ones): what cannot be read, or would be too big,
+    gives a phrase."""
+    budget = [MAX_SCHEMA_NODES]
+    try:
+        return _value_for_schema(schema, rng, depth, budget)
+    except (AttributeError, TypeError, ValueError, OverflowError, RecursionError, _Budget):
+        return _phrase(rng)
+
+
+def _value_for_schema(schema: Any, rng: random.Random, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Budget
     if not isinstance(schema, dict) or depth > 8:
         return _phrase(rng)
     if "const" in schema:
@@ -73,7 +97,7 @@ def value_for_schema(schema: Any, rng: random.Random, depth: int) -> Any:
     for combinator in ("anyOf", "oneOf", "allOf"):
         options = schema.get(combinator)
         if isinstance(options, list) and options:
-            return value_for_schema(options[0], rng, depth + 1)
+            return _value_for_schema(options[0], rng, depth + 1, budget)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -82,13 +106,15 @@ def value_for_schema(schema: Any, rng: random.Random, depth: int) -> Any:
     if kind == "object":
         properties = schema.get("properties") or {}
         return {
-            name: value_for_schema(sub, rng, depth + 1)
+            name: _value_for_schema(sub, rng, depth + 1, budget)
             for name, sub in properties.items()
             if isinstance(name, str)
         }
     if kind == "array":
-        count = max(int(schema.get("minItems", 1)), 1)
-        return [value_for_schema(schema.get("items"), rng, depth + 1) for _ in range(count)]
+        count = min(max(int(schema.get("minItems", 1)), 1), MAX_ARRAY_ITEMS)
+        return [
+            _value_for_schema(schema.get("items"), rng, depth + 1, budget) for _ in range(count)
+        ]
     if kind == "integer":
         low = int(schema.get("minimum", 0))
         return max(low, min(rng.randint(0, 100), int(schema.get("maximum", 100))))

@@ -10,9 +10,11 @@ started after the history did (its start-time gauge), since then all of it happe
 Loads (router in-flight and holding per model, vLLM gauges per pod) are kept per round for a
 shorter while (`load_retention_seconds`), for the autoscaler's windows.
 
-Per track, the history keeps one entry per round in which the track's totals changed; a window
-since t is the newest totals minus the totals of the last entry at or before t. Entries older
-than the retention are dropped, except the newest of them, the baseline for later windows.
+Per track, the history (history.py) keeps one entry per round in which the track's totals
+changed; a window since t is the newest totals minus the totals of the last entry at or before
+t. Entries older than the retention are dropped, except the newest of them, the baseline for
+later windows; entries older than two minutes are thinned to one per 10 s, except the bases of
+the windows asked for (their `since` is remembered for the retention), so those stay exact.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from modelops.api import telemetry as names
 from modelops.api.status import TrackFigures
 from modelops.telemetry.counters import SourceCounters
-from modelops.telemetry.quantile import histogram_quantile
+from modelops.telemetry.history import (
+    FULL_RESOLUTION_SECONDS,
+    TrackHistory,
+    figures_between,
+    totals_from,
+)
 from modelops.telemetry.types import (
     Changes,
     ModelLoad,
@@ -37,7 +42,6 @@ from modelops.telemetry.types import (
     Window,
 )
 
-QUANTILE = 0.95
 DEFAULT_RETENTION_SECONDS = 900.0
 # A router not listed for this long is forgotten; listed again later, it is a new source (and
 # counts what it has if it started after the history began). Unreadable but listed is kept.
@@ -45,71 +49,9 @@ DEFAULT_FORGET_AFTER_SECONDS = 600.0
 # Long enough for a scale-down stabilization window (HPA's default is 300 s).
 DEFAULT_LOAD_RETENTION_SECONDS = 600.0
 
+MAX_PINS = 16
+
 Unreadable = str  # why a source could not be read
-
-
-@dataclass(frozen=True)
-class TrackTotals:
-    """One track's cumulative totals since the history began, over all routers."""
-
-    requests: float = 0.0
-    errors: float = 0.0
-    latency: Mapping[float, float] = field(default_factory=dict)  # le -> count, all outcomes
-    ttft: Mapping[float, float] = field(default_factory=dict)
-
-
-ZERO = TrackTotals()
-
-
-class _TrackHistory:
-    __slots__ = ("times", "totals")
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.totals: list[TrackTotals] = []
-
-    def at(self, moment: float) -> TrackTotals:
-        index = bisect.bisect_right(self.times, moment) - 1
-        return self.totals[index] if index >= 0 else ZERO
-
-    def prune(self, cutoff: float) -> None:
-        index = bisect.bisect_right(self.times, cutoff) - 1
-        if index > 0:
-            del self.times[:index]
-            del self.totals[:index]
-
-
-def _totals(values: Mapping[tuple[str, str, float], float]) -> TrackTotals:
-    requests = errors = 0.0
-    latency: dict[float, float] = {}
-    ttft: dict[float, float] = {}
-    for (family, outcome, bound), value in values.items():
-        if family == "requests":
-            requests += value
-            if outcome in names.FAILED_OUTCOMES:
-                errors += value
-        else:
-            buckets = latency if family == "latency" else ttft
-            buckets[bound] = buckets.get(bound, 0.0) + value
-    return TrackTotals(requests, errors, latency, ttft)
-
-
-def _quantile(end: Mapping[float, float], base: Mapping[float, float]) -> float | None:
-    return histogram_quantile(
-        QUANTILE, [(bound, count - base.get(bound, 0.0)) for bound, count in end.items()]
-    )
-
-
-def figures_between(base: TrackTotals, end: TrackTotals) -> TrackFigures:
-    requests = max(0, round(end.requests - base.requests))
-    errors = min(requests, max(0, round(end.errors - base.errors)))
-    return TrackFigures(
-        requests=requests,
-        errors=errors,
-        error_rate=errors / requests if requests else None,
-        p95_seconds=_quantile(end.latency, base.latency),
-        p95_ttft_seconds=_quantile(end.ttft, base.ttft),
-    )
 
 
 class TelemetryState:
@@ -132,7 +74,9 @@ class TelemetryState:
         self.last_round: float | None = None
         self._sources: dict[str, SourceCounters] = {}
         self._values: dict[TrackKey, dict[tuple[str, str, float], float]] = {}
-        self._history: dict[TrackKey, _TrackHistory] = {}
+        self._history: dict[TrackKey, TrackHistory] = {}
+        # Per track, the sorted `since`s of recent windows asked for: their bases stay exact.
+        self._pins: dict[TrackKey, list[float]] = {}
         self._unreadable_routers: dict[str, Unreadable] = {}
         self._loads: dict[str, ModelLoad] = {}
         self._pods: dict[str, PodLoad] = {}
@@ -198,9 +142,8 @@ class TelemetryState:
             if increase > 0:
                 changed.add(series.track)
         for track in changed:
-            history = self._history.setdefault(track, _TrackHistory())
-            history.times.append(at)
-            history.totals.append(_totals(self._values[track]))
+            history = self._history.setdefault(track, TrackHistory())
+            history.append(at, totals_from(self._values[track], history.latest))
         return changed
 
     def _ingest_loads(
@@ -275,19 +218,20 @@ class TelemetryState:
                 if not entries:
                     del histories[name]
         cutoff = at - self.retention_seconds
-        if cutoff <= self.history_start:
-            return
-        self.horizon = cutoff
-        for track in [track for track in self._values if track not in self._history]:
-            del self._values[track]  # all zeros (only baselines so far): nothing to keep
-        for track in list(self._history):
-            history = self._history[track]
-            if history.times[-1] <= cutoff:
+        if cutoff > self.history_start:
+            self.horizon = cutoff
+            for track in [track for track in self._values if track not in self._history]:
+                del self._values[track]  # all zeros (only baselines so far): nothing to keep
+            for track in [t for t, h in self._history.items() if h.times[-1] <= cutoff]:
                 # Unchanged since before the horizon: every window in reach reads 0 for it.
                 del self._history[track]
                 del self._values[track]
-            else:
-                history.prune(cutoff)
+                self._pins.pop(track, None)
+        for track, history in self._history.items():
+            pins = self._pins.get(track, ())
+            if pins and pins[0] <= cutoff:
+                pins = self._pins[track] = [pin for pin in pins if pin > cutoff]
+            history.compact(at, cutoff, pins)
 
     # ------------------------------------------------------------------ queries
 
@@ -301,8 +245,24 @@ class TelemetryState:
         if history is None:
             figures = TrackFigures()
         else:
-            figures = figures_between(history.at(start), history.totals[-1])
+            figures = figures_between(history.at(start), history.latest)
+            self._pin(key, start)
         return Window(key, since, start, self.last_round, figures, unreadable)
+
+    def _pin(self, key: TrackKey, since: float) -> None:
+        """Keep the base of this window exact when thinning reaches it. Only windows that
+        start within full resolution are pinned (an old start is thinned already), and only
+        the newest MAX_PINS per track (a window since a moving time pins every round)."""
+        assert self.last_round is not None
+        if since < self.last_round - FULL_RESOLUTION_SECONDS:
+            return
+        pins = self._pins.setdefault(key, [])
+        index = bisect.bisect_left(pins, since)
+        if index < len(pins) and pins[index] == since:
+            return
+        pins.insert(index, since)
+        if len(pins) > MAX_PINS:
+            del pins[0]
 
     def model_load(self, model: str) -> ModelLoad:
         load = self._loads.get(model)

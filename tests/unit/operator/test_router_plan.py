@@ -121,6 +121,26 @@ def test_scale_to_zero_routes_hold_requests(autoscaling: Any, expected: bool) ->
     assert model_route(routed("m", day(1), **changes)).scale_to_zero is expected
 
 
+@pytest.mark.parametrize(
+    ("spec", "window"),
+    [
+        (
+            {
+                "engine": "vllm",
+                "model": "org/m",
+                "resources": {"gpus": 1},
+                "vllm": {"maxModelLen": 32768},
+            },
+            32768,
+        ),
+        ({**OLLAMA, "ollama": {"contextLength": 8192}}, 8192),
+        (OLLAMA, None),
+    ],
+)
+def test_the_context_window_reaches_the_router(spec: dict[str, Any], window: int | None) -> None:
+    assert model_route(routed("m", day(1), spec)).context_length == window
+
+
 # -- build_router_plan ---------------------------------------------------------------------------
 
 

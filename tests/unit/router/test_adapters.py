@@ -66,7 +66,8 @@ def test_stream_plans_produce_the_client_format(op: Operation, backend_api: str)
         ]
     else:
         payloads = OPENAI_BACKEND_STREAM if backend_api == "openai" else OLLAMA_BACKEND_STREAM
-    plan = StreamPlan(op, backend_api, "served", "id-1", False, include_usage=True)
+    wishes = {"_client": {"details": True}}
+    plan = StreamPlan(op, backend_api, "served", "id-1", False, include_usage=True, request=wishes)
     data = b"".join(plan.feed(p) for p in payloads) + plan.finish()
     events = _decode(op.client_api, data)
     assert _text(op.client_api, events) == "Hello"

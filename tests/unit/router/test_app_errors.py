@@ -85,7 +85,8 @@ CHAT = json.dumps({"model": "qwen", "messages": [{"role": "user", "content": "x"
         ("/api/chat", b'{"model": "qwen", "messages": 5}', 400, "ollama"),
         ("/api/generate", b'{"model": "qwen", "prompt": 5}', 400, "ollama"),
         ("/api/chat", b"nope", 400, "ollama"),
-        ("/generate", b'{"parameters": {}}', 400, "tgi"),
+        ("/generate", b'{"parameters": {}}', 422, "tgi"),
+        ("/", b'{"parameters": {}}', 422, "tgi"),
         ("/v1/nothing", b"", 404, "openai"),
         ("/api/nothing", b"", 404, "ollama"),
     ],
@@ -96,8 +97,10 @@ async def test_malformed_requests_get_400s_in_the_client_shape(
     got_status, payload = await call(make_app(), "POST", path, body)
     assert got_status == status
     if shape == "openai":
-        assert payload["error"]["code"] == status
+        # The spec's Error: code is a string or null, never the status number.
+        assert payload["error"]["code"] is None or isinstance(payload["error"]["code"], str)
         assert payload["error"]["message"]
+        assert set(payload["error"]) == {"message", "type", "param", "code"}
     else:
         assert isinstance(payload["error"], str)
 
@@ -161,3 +164,71 @@ async def test_ops_endpoints() -> None:
     status, payload = await call(app, "POST", "/api/show", b'{"model": "qwen"}')
     assert (status, payload["details"]["family"]) == (200, "vllm")
     assert (await call(app, "GET", "/api/version"))[1]["version"]
+
+
+async def _headers_of(app: RouterApp, method: str, path: str) -> tuple[int, dict[str, str]]:
+    scope = {"type": "http", "method": method, "path": path, "headers": []}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("PUT", "/api/chat", "POST"),
+        ("DELETE", "/v1/models", "GET, HEAD"),
+        ("GET", "/api/show", "POST"),
+        ("PATCH", "/", "GET, HEAD, POST"),
+        ("POST", "/v1/models/qwen", "GET, HEAD"),
+    ],
+)
+async def test_wrong_methods_get_405_with_allow(method: str, path: str, allow: str) -> None:
+    status, headers = await _headers_of(make_app(), method, path)
+    assert (status, headers["allow"]) == (405, allow)
+
+
+async def test_models_retrieve_and_context_windows() -> None:
+    config = {
+        "models": {
+            "small": {
+                "engine": "vllm",
+                "contextLength": 64,
+                "tracks": [{"endpoints": ["127.0.0.1:9"]}],
+            },
+            "big": {
+                "engine": "ollama",
+                "contextLength": 4096,
+                "tracks": [{"endpoints": ["127.0.0.1:9"]}],
+            },
+        },
+        "tasks": {"chat": ["small", "big"]},
+    }
+    app = create_app(parse_router_config(config))
+    assert app.apply_config(parse_router_config(config))
+    status, model = await call(app, "GET", "/v1/models/small")
+    assert (status, model["id"], model["max_model_len"]) == (200, "small", 64)
+    status, missing = await call(app, "GET", "/v1/models/nope")
+    assert (status, missing["error"]["code"]) == (404, "model_not_found")
+    status, show = await call(app, "POST", "/api/show", b'{"model": "big"}')
+    assert show["model_info"]["llama.context_length"] == 4096
+    assert "num_ctx 4096" in show["parameters"]
+    status, unnamed = await call(app, "POST", "/api/show", b"{}")
+    assert (status, unnamed["error"]) == (400, "model is required")
+    # Too long for every model of the chain: 400 with the sizes, before any backend is asked.
+    long_prompt = json.dumps(
+        {"model": "task:chat", "messages": [{"role": "user", "content": "x" * 20000}]}
+    ).encode()
+    status, error = await call(app, "POST", "/v1/chat/completions", long_prompt)
+    assert status == 400
+    assert error["error"]["code"] == "context_length_exceeded"
+    assert "'small' (64 tokens)" in error["error"]["message"]
+    assert "'big' (4096 tokens)" in error["error"]["message"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.router_config import parse_router_config
@@ -232,3 +235,47 @@ def test_holding_gauge_and_hold_durations() -> None:
     assert samples[("modelops_router_model_hold_duration_seconds_sum", served)] == 0.3
     expired = frozenset({("model", "m"), ("outcome", "expired"), ("le", "+Inf")})
     assert samples[("modelops_router_model_hold_duration_seconds_bucket", expired)] == 1
+
+
+def _parsed(text: str) -> list[tuple[str, frozenset[tuple[str, str]], float]]:
+    return sorted(
+        (sample.name, frozenset(sample.labels.items()), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    )
+
+
+def test_directly_rendered_histograms_read_as_prometheus_client_writes_them() -> None:
+    """The conformance table of histograms.py: same samples as generate_latest, to the bit."""
+    metrics = RouterMetrics(lambda: None)
+    odd = 'we"ird\\name\nline'  # escaping of every special character of a label value
+    observations = [
+        ("m", "stable", "r1", "ok", 0.0004, None),  # below the first bound
+        ("m", "stable", "r1", "ok", 0.001, 0.001),  # exactly on a bound
+        ("m", "stable", "r1", "ok", 1.2345678, 0.3),
+        ("m", "canary", "r2", "retried", 7200.0, None),  # above every bound
+        ("m", "canary", "r2", "error", 0.2, 0.1),
+        (odd, "stable", "", "ok", 3.0, 2.0),
+    ]
+    for model, track, revision, outcome, seconds, ttft in observations:
+        metrics.record_request(model, track, revision, outcome, seconds, ttft)
+    reference = CollectorRegistry(auto_describe=False)
+
+    class Families:
+        def collect(self) -> Any:
+            return metrics.model_histogram_families()
+
+    reference.register(Families())  # type: ignore[arg-type]
+    expected = _parsed(generate_latest(reference).decode())
+    rendered = [
+        s
+        for s in _parsed(metrics.exposition().decode())
+        if s[0].startswith(
+            (
+                "modelops_router_model_request_duration_seconds",
+                "modelops_router_model_time_to_first",
+            )
+        )
+    ]
+    assert rendered == expected
+    assert len(expected) == 7 * (len(MODEL_LATENCY_BUCKETS) + 3)  # 4 latency + 3 TTFT series

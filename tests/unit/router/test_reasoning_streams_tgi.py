@@ -109,23 +109,28 @@ def test_tgi_parameters(parameters: dict[str, Any], expected: dict[str, Any]) ->
     [("stop", None, "eos_token"), ("length", None, "length"), ("stop", ["x"], "stop_sequence")],
 )
 def test_tgi_answer(finish: str, stop: Any, tgi_finish: str) -> None:
+    # vLLM names the stop string that matched in `stop_reason`; only then is it a stop_sequence.
     body = {
-        "choices": [{"text": "out", "finish_reason": finish}],
+        "choices": [{"text": "out", "finish_reason": finish, "stop_reason": stop and stop[0]}],
         "usage": {"completion_tokens": 3},
     }
-    out = tgi.openai_completion_to_tgi(body, stop)
+    assert "details" not in tgi.openai_completion_to_tgi(body, {})
+    out = tgi.openai_completion_to_tgi(body, {"details": True})
     assert out["generated_text"] == "out"
     assert out["details"]["finish_reason"] == tgi_finish
     assert out["details"]["generated_tokens"] == 3
 
 
 def test_tgi_stream_ends_with_whole_text() -> None:
-    stream = tgi.OpenAIStreamToTgi()
+    stream = tgi.OpenAIStreamToTgi({"details": True})
     events = stream.translate({"choices": [{"text": "a", "finish_reason": None}]})
     events += stream.translate({"choices": [{"text": "b", "finish_reason": "length"}]})
-    events += stream.translate({"choices": [], "usage": {"completion_tokens": 2}})
+    events += stream.translate(
+        {"choices": [], "usage": {"completion_tokens": 2, "prompt_tokens": 4}}
+    )
     assert [e["token"]["text"] for e in events] == ["a", "b", ""]
     assert events[-1]["generated_text"] == "ab"
     assert events[-1]["details"]["finish_reason"] == "length"
+    assert events[-1]["details"]["input_length"] == 4
     with pytest.raises(ValueError, match="inputs"):
         tgi.tgi_to_openai({"inputs": 3}, stream=False)

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from modelops.router import translate_ollama as ol
+from modelops.router import translate_ollama_answers as ola
+from modelops.router import translate_ollama_streams as ols
+from modelops.router import translate_to_ollama as tol
 from modelops.router.translate_ollama import TranslationError
 
 USER = [{"role": "user", "content": "hi"}]
@@ -65,7 +68,7 @@ def test_ollama_chat_options_become_openai_fields(
 def test_openai_chat_fields_become_ollama_options(
     openai_request: dict[str, Any], expected_options: Any, expected_format: Any
 ) -> None:
-    out = ol.openai_chat_to_ollama({"model": "x", "messages": USER, **openai_request}, "tag:1b")
+    out = tol.openai_chat_to_ollama({"model": "x", "messages": USER, **openai_request}, "tag:1b")
     assert out["model"] == "tag:1b"
     assert out["stream"] is False
     assert out.get("options") == expected_options
@@ -80,11 +83,11 @@ def test_image_parts_become_ollama_images() -> None:
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}},
         ],
     }
-    out = ol.openai_chat_to_ollama({"messages": [message]}, "m")
+    out = tol.openai_chat_to_ollama({"messages": [message]}, "m")
     assert out["messages"] == [{"role": "user", "content": "what is this", "images": ["QUJD"]}]
     message["content"][1]["image_url"]["url"] = "https://example.invalid/x.png"  # type: ignore[index]
     with pytest.raises(TranslationError, match="data: URLs"):
-        ol.openai_chat_to_ollama({"messages": [message]}, "m")
+        tol.openai_chat_to_ollama({"messages": [message]}, "m")
 
 
 @pytest.mark.parametrize(
@@ -114,9 +117,15 @@ def test_ollama_answer_to_openai(done_reason: str | None, finish_reason: str) ->
         "prompt_eval_count": 3,
         "eval_count": 4,
     }
-    out = ol.ollama_chat_response_to_openai(body, "served", "id-1")
+    out = ola.ollama_chat_response_to_openai(body, "served", "id-1")
     assert out["model"] == "served"
-    assert out["choices"][0]["message"] == {"role": "assistant", "content": "hello"}
+    # The OpenAI spec requires `refusal` in the message and `logprobs` in the choice.
+    assert out["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "hello",
+        "refusal": None,
+    }
+    assert out["choices"][0]["logprobs"] is None
     assert out["choices"][0]["finish_reason"] == finish_reason
     assert out["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
 
@@ -131,7 +140,7 @@ def test_openai_answer_to_ollama(finish_reason: str | None, done_reason: str) ->
         ],
         "usage": {"prompt_tokens": 2, "completion_tokens": 5},
     }
-    out = ol.openai_chat_response_to_ollama(body, "served", 1000)
+    out = ola.openai_chat_response_to_ollama(body, "served", 1000)
     assert out["message"] == {"role": "assistant", "content": "hi"}
     assert (out["done"], out["done_reason"]) == (True, done_reason)
     assert (out["prompt_eval_count"], out["eval_count"], out["total_duration"]) == (2, 5, 1000)
@@ -139,7 +148,7 @@ def test_openai_answer_to_ollama(finish_reason: str | None, done_reason: str) ->
 
 def test_openai_reasoning_content_is_inlined_for_ollama_clients() -> None:
     body = {"choices": [{"message": {"content": "42", "reasoning_content": "think"}}]}
-    out = ol.openai_chat_response_to_ollama(body, "m", 0)
+    out = ola.openai_chat_response_to_ollama(body, "m", 0)
     assert out["message"]["content"] == "<think>think</think>42"
 
 
@@ -152,20 +161,22 @@ def test_embeddings_both_ways() -> None:
     with pytest.raises(TranslationError):
         ol.ollama_embed_to_openai({"model": "e", "input": 3}, legacy=False)
     openai_answer = {"data": [{"embedding": [0.1, 0.2]}], "usage": {"prompt_tokens": 2}}
-    assert ol.openai_embedding_response_to_ollama(openai_answer, "e", legacy=True) == {
+    assert ola.openai_embedding_response_to_ollama(openai_answer, "e", legacy=True) == {
         "embedding": [0.1, 0.2]
     }
-    assert ol.openai_embedding_response_to_ollama(openai_answer, "e", legacy=False) == {
+    assert ola.openai_embedding_response_to_ollama(openai_answer, "e", legacy=False) == {
         "model": "e",
         "embeddings": [[0.1, 0.2]],
+        "total_duration": 0,
+        "load_duration": 0,
         "prompt_eval_count": 2,
     }
-    back = ol.ollama_embed_response_to_openai({"embeddings": [[1.0]], "prompt_eval_count": 1}, "e")
+    back = ola.ollama_embed_response_to_openai({"embeddings": [[1.0]], "prompt_eval_count": 1}, "e")
     assert back["data"] == [{"object": "embedding", "index": 0, "embedding": [1.0]}]
 
 
 def test_ollama_stream_to_openai_chunks() -> None:
-    stream = ol.OllamaStreamToOpenAI("served", "id", chat=True, include_usage=True)
+    stream = ols.OllamaStreamToOpenAI("served", "id", chat=True, include_usage=True)
     first = stream.translate({"message": {"role": "assistant", "content": "He"}, "done": False})
     assert first[0]["choices"][0]["delta"] == {"role": "assistant", "content": "He"}
     last = stream.translate(
@@ -180,12 +191,12 @@ def test_ollama_stream_to_openai_chunks() -> None:
     assert last[0]["choices"][0]["finish_reason"] == "length"
     assert last[1]["choices"] == []
     assert last[1]["usage"]["completion_tokens"] == 2
-    with pytest.raises(ol.UpstreamStreamError, match="boom"):
+    with pytest.raises(ols.UpstreamStreamError, match="boom"):
         stream.translate({"error": "boom"})
 
 
 def test_openai_stream_to_ollama_lines_with_reasoning() -> None:
-    stream = ol.OpenAIStreamToOllama("served", chat=True, started_ns=0)
+    stream = ols.OpenAIStreamToOllama("served", chat=True, started_ns=0)
     lines = []
     for delta, finish in [
         ({"role": "assistant", "reasoning_content": "hmm"}, None),

@@ -287,3 +287,29 @@ def test_load_histories_keep_every_round_of_the_load_retention() -> None:
         (T0 + 5, 6, None),
     ]
     assert state.load_history("nobody", T0) == []
+
+
+def _steady(state: TelemetryState, seconds: int, per_second: int = 2) -> None:
+    """`seconds` rounds from T0, the track gaining `per_second` requests each."""
+    for second in range(seconds):
+        state.ingest(T0 + second, {"a": reading(ok=per_second * second, started=T0 - 1)})
+
+
+def test_old_entries_are_thinned_and_windows_stay_within_a_step() -> None:
+    state = TelemetryState()
+    _steady(state, 400)
+    history = state._history[K]
+    # Two minutes at full resolution, one entry per 10 s before that.
+    assert len(history.times) <= 120 + 400 // 10 + 2
+    exact = 2 * (399 - 50)
+    assert exact <= state.window(K, T0 + 50).figures.requests <= exact + 2 * 10
+    assert state.window(K, T0 + 350).figures.requests == 2 * (399 - 350)  # recent: exact
+
+
+def test_a_window_asked_for_early_stays_exact_after_thinning() -> None:
+    state = TelemetryState()
+    _steady(state, 20)
+    assert state.window(K, T0 + 5.5).figures.requests == 2 * (19 - 5)  # pins T0 + 5.5
+    for second in range(20, 400):
+        state.ingest(T0 + second, {"a": reading(ok=2 * second, started=T0 - 1)})
+    assert state.window(K, T0 + 5.5).figures.requests == 2 * (399 - 5)
