@@ -90,11 +90,15 @@ async def test_slowloris_is_closed_by_the_deadlines_while_requests_are_served(
 ) -> None:
     port = router.port
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(500)]
-    trickling = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
+    head = chat_request(port)[: -len(CHAT)]
+    trickling = []
+    for _ in range(50):  # each sends its first byte at once, so each has begun a request
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head[:1])
+        trickling.append((reader, writer))
 
     async def trickle(writer: asyncio.StreamWriter) -> None:
-        head = chat_request(port)[: -len(CHAT)]
-        for index in range(len(head)):  # one byte every 0.2 s: ~40 s for the head, if allowed
+        for index in range(1, len(head)):  # a byte every 0.2 s: ~40 s for the head, if allowed
             if writer.is_closing():
                 return
             writer.write(head[index : index + 1])
