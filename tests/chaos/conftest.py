@@ -242,7 +242,9 @@ def endpoints_by_model(status: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-@pytest.fixture(scope="session")
+# Package scope: in `make test` the chaos cluster goes as soon as its last scenario is done,
+# rather than idling beside the other tests' cluster.
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     toolchain.build()
     local = localcluster.Cluster(f"pytest-chaos-{uuid.uuid4().hex[:6]}")

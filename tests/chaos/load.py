@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from itertools import cycle
 
 import httpx
+import ollama
 import openai
 
 ASK = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -54,6 +55,9 @@ class Load:
     max_tokens: int = 8
     stream_max_tokens: int | None = None
     pause_seconds: float = 0.05  # pacing: a steady rate, not a flood on two shared cores
+    # Streams also through the official `ollama` client (the router's Ollama API), one in
+    # every `ollama_every` streams; 0: none.
+    ollama_every: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -91,6 +95,7 @@ class Load:
         client = openai.OpenAI(
             base_url=f"{self.base_url}/v1", api_key="unused", max_retries=0, timeout=60
         )
+        native = ollama.Client(host=self.base_url, timeout=60)
         models = cycle(
             self.models[index % len(self.models) :] + self.models[: index % len(self.models)]
         )
@@ -99,7 +104,14 @@ class Load:
             while not self._stop.is_set() and self._take():
                 model = next(models)
                 turn += 1
-                if turn % self.stream_every == 0:
+                streams = turn // self.stream_every
+                if (
+                    turn % self.stream_every == 0
+                    and self.ollama_every
+                    and streams % self.ollama_every == 0
+                ):
+                    outcome = self._ollama_stream(native, model)
+                elif turn % self.stream_every == 0:
                     outcome = self._stream(client, model)
                 else:
                     outcome = self._chat(client, model)
@@ -108,6 +120,7 @@ class Load:
                 self._stop.wait(self.pause_seconds)
         finally:
             client.close()
+            native.close()
 
     def _chat(self, client: openai.OpenAI, model: str) -> Outcome:
         try:
@@ -153,6 +166,36 @@ class Load:
                 "stream", model, "broken", "ended without a finish reason", served, time.monotonic()
             )
         return Outcome("stream", model, "ok", served_by=served, ended=time.monotonic())
+
+    def _ollama_stream(self, client: ollama.Client, model: str) -> Outcome:
+        """A streamed /api/chat: a clean end is a last part with done=True; a clean error is
+        an `{"error": ...}` line after the first part (Ollama's shape; the client raises
+        ResponseError)."""
+        parts = 0
+        done = False
+        options = {"num_predict": self.stream_max_tokens or self.max_tokens}
+        try:
+            for part in client.chat(model=model, messages=ASK, stream=True, options=options):
+                parts += 1
+                done = bool(part.done)
+        except ollama.ResponseError as error:
+            result = "clean-error" if parts else "failed"
+            return Outcome(
+                "ollama-stream", model, result, f"ResponseError: {error}", ended=time.monotonic()
+            )
+        except Exception as error:
+            return Outcome(
+                "ollama-stream",
+                model,
+                "broken",
+                f"{type(error).__name__}: {error}",
+                ended=time.monotonic(),
+            )
+        if not done:
+            return Outcome(
+                "ollama-stream", model, "broken", "ended without done", ended=time.monotonic()
+            )
+        return Outcome("ollama-stream", model, "ok", ended=time.monotonic())
 
     # -- figures -----------------------------------------------------------------------------
 

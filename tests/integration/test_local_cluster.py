@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -315,8 +316,16 @@ def test_faults_of_components_and_nodes_keep_state_and_pods_come_back_ready(
         )
         handle.kubectl("create", "configmap", "kept", "--from-literal=a=b")
 
+        launcher_log = extra.logs / "sim-launcher.log"
+        logged = len(launcher_log.read_text())
         for component in ("etcd", "controller-manager", "scheduler", "kwok", "launcher"):
             assert f"{component}: restarted" in run("restart", component)
+        # The new launcher has written what it observes (before the API goes away).
+        wait_until(
+            lambda: "container vllm ready=True" in launcher_log.read_text()[logged:],
+            timeout=60,
+            what="the restarted launcher reporting the pod",
+        )
         assert localcluster.status(extra)["state"] == "running"
         assert get_json(handle, "configmap", "kept")["data"] == {"a": "b"}  # etcd kept it
 
@@ -334,6 +343,7 @@ def test_faults_of_components_and_nodes_keep_state_and_pods_come_back_ready(
         wait_until(
             lambda: time.monotonic() - stopped_at > outage, timeout=outage + 5, what="outage"
         )
+        back_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert "kube-apiserver: started" in run("start", "kube-apiserver")
         # The node lifecycle controller marks the node (and its pods) not ready, KWOK renews
         # the node, and the launcher re-asserts the pod: Ready again, the same pod.
@@ -353,8 +363,11 @@ def test_faults_of_components_and_nodes_keep_state_and_pods_come_back_ready(
             timeout=60,
             what="the pod Ready again",
         )
-        launcher_log = Path(extra.logs / "sim-launcher.log").read_text()
-        assert "re-asserting status of default/" in launcher_log
+        # Only the launcher writes a Running pod's Ready: its status sync did, after the API
+        # came back.
+        marked = ready_condition(get_json(handle, "pod", pod["metadata"]["name"]))
+        assert marked["lastTransitionTime"] >= back_at, marked
+        assert "re-asserting status of default/" in launcher_log.read_text()
 
         # A node down: its Lease stops, it turns NotReady, its simulator stops; back when up.
         ip = get_json(handle, "pod", pod["metadata"]["name"])["status"]["podIP"]

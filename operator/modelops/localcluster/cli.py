@@ -8,6 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# components.COMPONENTS, checked by components.record_name (importing that module here would
+# load the PKI code, and with it `cryptography`, into every modelops command).
+COMPONENT_NAMES = (
+    "etcd, kube-apiserver, controller-manager, scheduler, kwok, launcher, operator, router"
+)
+
 
 def register(subparsers: Any) -> None:
     register_cluster(subparsers)
@@ -39,17 +45,13 @@ def register_cluster(subparsers: Any) -> None:
     binary.add_argument("binary", nargs="?", default="kubectl")
     nodes = add("add-nodes", _add_nodes, "add simulated nodes to a running cluster")
     nodes.add_argument("--nodes", type=Path, required=True, help="YAML file of node shapes")
-    from modelops.localcluster.components import COMPONENTS
-
     for action, text in (
         ("stop", "stop one component, keeping all state"),
         ("start", "start a stopped or crashed component again"),
         ("restart", "stop and start one component"),
     ):
         sub = add(action, _component, text)
-        sub.add_argument(
-            "component", choices=sorted(COMPONENTS), metavar="COMPONENT", help=", ".join(COMPONENTS)
-        )
+        sub.add_argument("component", metavar="COMPONENT", help=COMPONENT_NAMES)
     node = add("node", _node, "simulate a node failure: down (its kubelet dies) or up")
     node.add_argument("direction", choices=("down", "up"))
     node.add_argument("node", metavar="NAME", help="a simulated node (kubectl get nodes)")

@@ -153,3 +153,26 @@ def test_old_state_files_without_the_stopped_flag_load() -> None:
         {"name": "etcd", "pid": 1, "start_ticks": 2, "log": "l", "command": ["etcd"]}
     )
     assert record.stopped is False
+
+
+def test_the_cli_names_every_component() -> None:
+    from modelops.localcluster import cli
+
+    assert ", ".join(components.COMPONENTS) == cli.COMPONENT_NAMES
+
+
+def test_an_unknown_component_on_the_command_line_is_a_clear_error(
+    state: localcluster.Cluster,
+) -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "modelops", "cluster", "restart", "kubelet", "--name", state.name],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "unknown component 'kubelet'; one of: etcd," in result.stderr
+    assert "Traceback" not in result.stderr
