@@ -94,3 +94,11 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
     assert holding(router) == 0
     stored = json.loads(cluster.kubectl("get", "-n", namespace, f"md/{MODEL}", "-o", "json").stdout)
     assert stored["status"]["readyReplicas"] == 1
+
+    # Leave the shared router config as found: later tests compare its resourceVersion.
+    cluster.kubectl("delete", "-n", namespace, f"md/{MODEL}", "--timeout=60s", timeout=70)
+    wait_until(
+        lambda: MODEL not in operator.router_config().get("models", {}),
+        timeout=60,
+        what="the model gone from the router config",
+    )
