@@ -127,10 +127,19 @@ def terminate(process: subprocess.Popen[bytes]) -> None:
 class OperatorProcess:
     """`modelops operator` as a subprocess against the test cluster."""
 
-    def __init__(self, cluster: ClusterHandle, config_namespace: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster: ClusterHandle,
+        config_namespace: str,
+        log_dir: Path,
+        router_metrics_url: str | None = None,
+    ) -> None:
         self.cluster = cluster
         self.config_namespace = config_namespace
         self.log_dir = log_dir
+        # The router it scrapes for the rollout analysis and the autoscaler (its pods by
+        # label otherwise, as in a real cluster; the test routers are local processes).
+        self.router_metrics_url = router_metrics_url
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = log_dir / "operator-0.log"
         self.starts = 0
@@ -156,6 +165,11 @@ class OperatorProcess:
                     f"http://127.0.0.1:{port}/healthz",
                     "--router-settings",
                     str(settings),
+                    *(
+                        ("--router-metrics-url", self.router_metrics_url)
+                        if self.router_metrics_url
+                        else ()
+                    ),
                     *extra,
                 ],
                 stdout=log,
@@ -215,12 +229,23 @@ def crds(cluster: ClusterHandle) -> None:
 
 
 @pytest.fixture(scope="session")
+def router_port() -> int:
+    """The session router's port, known before the operator starts (it scrapes the router)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
 def operator(
-    cluster: ClusterHandle, crds: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: ClusterHandle, crds: None, router_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     config_namespace = "modelops-system"
     cluster.kubectl("create", "namespace", config_namespace, check=False)
-    process = OperatorProcess(cluster, config_namespace, tmp_path_factory.mktemp("operator"))
+    process = OperatorProcess(
+        cluster,
+        config_namespace,
+        tmp_path_factory.mktemp("operator"),
+        router_metrics_url=f"http://127.0.0.1:{router_port}/metrics",
+    )
     process.start()
     try:
         yield process
@@ -232,9 +257,14 @@ class RouterProcess:
     """`modelops router --kubernetes` as a subprocess on a free loopback port."""
 
     def __init__(
-        self, cluster: ClusterHandle, config_namespace: str, log_path: Path, *extra: str
+        self,
+        cluster: ClusterHandle,
+        config_namespace: str,
+        log_path: Path,
+        *extra: str,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         with log_path.open("wb") as log:
@@ -278,10 +308,16 @@ class RouterProcess:
 
 @pytest.fixture(scope="session")
 def router(
-    cluster: ClusterHandle, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+    cluster: ClusterHandle,
+    operator: OperatorProcess,
+    router_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RouterProcess]:
     process = RouterProcess(
-        cluster, operator.config_namespace, tmp_path_factory.mktemp("router") / "router.log"
+        cluster,
+        operator.config_namespace,
+        tmp_path_factory.mktemp("router") / "router.log",
+        port=router_port,
     )
     try:
         yield process

@@ -169,6 +169,28 @@ def argo_health(lua_source: str, obj: Doc) -> Doc:
             2,
             "Degraded",
         ),
+        (  # a rollout serves (Ready) but has not landed yet
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "Reconciling", "status": "True", "message": "step 1/3 at 10%"},
+                ],
+            },
+            2,
+            "Progressing",
+        ),
+        (  # rolled back: still serving, and this generation will not land
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "Stalled", "status": "True", "message": "error rate 0.31 > 0.05"},
+                ],
+            },
+            2,
+            "Degraded",
+        ),
     ],
 )
 def test_argo_cd_health_check_maps_conditions(

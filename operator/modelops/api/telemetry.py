@@ -49,3 +49,17 @@ VLLM_RUNNING = "vllm:num_requests_running"
 VLLM_WAITING = "vllm:num_requests_waiting"
 VLLM_KV_CACHE = "vllm:kv_cache_usage_perc"
 VLLM_KV_CACHE_LEGACY = "vllm:gpu_cache_usage_perc"  # the same gauge in older vLLM releases
+
+
+def _geometric(low: float, high: float, factor: float) -> tuple[float, ...]:
+    bounds, value = [], low
+    while value < high * (1 + 1e-9):
+        bounds.append(float(f"{value:.4g}"))
+        value *= factor
+    return tuple(bounds)
+
+
+# Bucket bounds of the per-model latency and TTFT histograms: 1 ms to 10 min, each 25 % above
+# the last, so a p95 read from them is within 25 % of the truth. The rollout compares canary
+# and stable p95s; the usual 1-2.5-5 buckets would make two equal tracks look 2.5x apart.
+MODEL_LATENCY_BUCKETS = _geometric(0.001, 600.0, 1.25)

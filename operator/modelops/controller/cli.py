@@ -65,6 +65,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
     )
+    parser.add_argument(
+        "--router-namespace",
+        help="namespace of the router pods the operator scrapes for the rollout analysis and "
+        "the autoscaler (found by the labels app.kubernetes.io/component=router, "
+        "app.kubernetes.io/part-of=modelops; default: --router-config-namespace)",
+    )
+    parser.add_argument(
+        "--router-metrics-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also scrape this router /metrics URL (a local or standalone router; repeatable)",
+    )
+    parser.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often routers and vLLM pods are scraped (default 1)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -102,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
             router_settings=settings,
             metrics_host=args.metrics_host,
             metrics_port=args.metrics_port,
+            router_namespace=args.router_namespace,
+            router_metrics_urls=tuple(args.router_metrics_url),
+            telemetry_interval_seconds=args.telemetry_interval,
         ),
     )
     if args.readiness:

@@ -21,9 +21,13 @@ from modelops.builders import LABEL_MODEL
 from modelops.controller.metrics import MetricsServer, OperatorMetrics, statuses_from_bodies
 from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
+from modelops.controller.telemetry_loop import TelemetryLoop
+from modelops.controller.telemetry_wiring import ReconcileTelemetry, TelemetrySources, run_forever
 from modelops.controller.workqueue import WorkQueue
 from modelops.k8s.client import async_client
 from modelops.policies.plan import RouteTracks
+from modelops.telemetry.service import Telemetry
+from modelops.telemetry.types import Changes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class Runtime:
     model_deployments: Mapping[Key, Body] = field(default_factory=dict)
     metrics: OperatorMetrics | None = None
     metrics_server: MetricsServer | None = None
+    telemetry: Telemetry | None = None
+    telemetry_loop: TelemetryLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ class OperatorOptions:
     router_settings: RouterConfig | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # None: no metrics endpoint
+    # Where the routers are: their pods by label in this namespace (None: the router config's
+    # namespace), plus fixed /metrics URLs (a local or standalone router).
+    router_namespace: str | None = None
+    router_metrics_urls: tuple[str, ...] = ()
+    telemetry_interval_seconds: float = 1.0
 
 
 class IndexView(Mapping[Key, Body]):
@@ -79,7 +90,7 @@ def _slim_pod(body: Body) -> dict[str, Any]:
     """Only what status decisions read: keeps the operator's memory per pod small."""
     meta, status = body["metadata"], body.get("status") or {}
     return {
-        "metadata": {k: meta.get(k) for k in ("name", "labels", "deletionTimestamp")},
+        "metadata": {k: meta.get(k) for k in ("name", "namespace", "labels", "deletionTimestamp")},
         "status": {k: status.get(k) for k in ("phase", "conditions", "containerStatuses", "podIP")},
     }
 
@@ -150,6 +161,10 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             await runtime.context.smoke.close()
         if runtime.metrics_server is not None:
             await runtime.metrics_server.stop()
+        if runtime.telemetry_loop is not None:
+            await runtime.telemetry_loop.stop()
+        if runtime.telemetry is not None:
+            await runtime.telemetry.close()
         await runtime.client.close()
 
     @kopf.index(*md_resource, id="md_index", registry=registry)
@@ -197,6 +212,13 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             lambda key: metrics.timed(reconcile(key, context)), workers=WORKERS
         )
         routes: dict[Key, RouteTracks | None] = {}
+        served_names: dict[Key, str] = {}
+        telemetry = runtime.telemetry = Telemetry()
+        sources = TelemetrySources(
+            router_urls=options.router_metrics_urls,
+            pods_by_owner=lambda: {key: children(key).get("pods", ()) for key in served_names},
+            served_names=served_names,
+        )
         publisher = RouterConfigPublisher(
             runtime.client,
             namespace=options.router_config_namespace,
@@ -213,6 +235,8 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             routing_problems=publisher.problems,
             on_change=publisher.poke,
             routes=routes,
+            served_names=served_names,
+            telemetry=ReconcileTelemetry(telemetry),
         )
         runtime.context = context
         runtime.queue, runtime.publisher = queue, publisher
@@ -228,6 +252,22 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
                 await asyncio.sleep(RESYNC_SECONDS)
 
         runtime.tasks.append(asyncio.create_task(resync()))
+
+        def poke(changes: Changes) -> None:
+            for key in sources.keys_to_poke(changes):
+                queue.add(key)
+
+        runtime.telemetry_loop = TelemetryLoop(
+            telemetry, sources, poke, interval_seconds=options.telemetry_interval_seconds
+        )
+        runtime.telemetry_loop.start()
+        router_namespace = options.router_namespace or options.router_config_namespace
+        runtime.tasks.append(
+            run_forever(
+                lambda: sources.watch_router_pods(runtime.client, router_namespace),
+                "router pod watch",
+            )
+        )
         return queue, publisher
 
     def index_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from modelops.builders.router_config import backend_model
 from modelops.controller.smoke import PodTarget, SmokeRunner
 from modelops.k8s import writes
 from modelops.k8s.client import ApiClient
+from modelops.policies.autoscaling import LoadSample, history_seconds
 from modelops.policies.observed import observe_pod
 from modelops.policies.plan import Gathered, Plan, PlannedEvent, RouteTracks, plan
 from modelops.policies.rollout import Figures, SmokeVerdict
@@ -52,7 +53,8 @@ class Children(Protocol):
 
 
 class RolloutTelemetry(Protocol):
-    """The analysis window of a model's two tracks (the telemetry package answers it)."""
+    """The analysis window of a model's two tracks, and its load over time (for the
+    autoscaler); the telemetry package answers both."""
 
     def rollout_figures(
         self,
@@ -62,6 +64,15 @@ class RolloutTelemetry(Protocol):
         canary_revision: str,
         since: datetime.datetime,
     ) -> Figures | None: ...
+
+    def load_samples(
+        self,
+        served_name: str,
+        *,
+        vllm_pods: Sequence[str],
+        ready_replicas: int,
+        since: datetime.datetime,
+    ) -> list[LoadSample]: ...
 
 
 class NoTelemetry:
@@ -74,6 +85,16 @@ class NoTelemetry:
         since: datetime.datetime,
     ) -> Figures | None:
         return None
+
+    def load_samples(
+        self,
+        served_name: str,
+        *,
+        vllm_pods: Sequence[str],
+        ready_replicas: int,
+        since: datetime.datetime,
+    ) -> list[LoadSample]:
+        return []
 
 
 @dataclass
@@ -91,6 +112,8 @@ class Context:
     # The router tracks of each ModelDeployment's last plan (None: not routed, e.g. an
     # invalid spec); the config publisher reads them, so it never re-reads status.
     routes: MutableMapping[Key, RouteTracks | None] = field(default_factory=dict)
+    # The served name of each ModelDeployment, as last reconciled (telemetry is by name).
+    served_names: MutableMapping[Key, str] = field(default_factory=dict)
     # Our last status write per object, until the cache shows it: (uid, resourceVersion,
     # status). Comparing with the stale cached status would patch again and post the same
     # Events twice, and a rollout would decide on a step it already left.
@@ -127,6 +150,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
     if body is None or body["metadata"].get("deletionTimestamp"):
         ctx.written.pop(key, None)
         ctx.routes.pop(key, None)
+        ctx.served_names.pop(key, None)
         ctx.smoke.forget(key)
         ctx.on_change()
         return None
@@ -138,6 +162,7 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
         ctx.on_change()
         return None
 
+    ctx.served_names[key] = md.served_name
     gathered = await gather(ctx, key, md, body)
     decided = plan(gathered)
     failures = await execute(ctx, body, decided)
@@ -175,6 +200,21 @@ async def gather(ctx: Context, key: Key, md: ModelDeployment, body: Body) -> Gat
             )
         if canary.phase == "SmokeTesting":
             smoke = await _smoke(ctx, key, md, canary, pods)
+    load: list[LoadSample] = []
+    autoscaling = md.spec.autoscaling
+    if autoscaling is not None and autoscaling.enabled:
+        ready = [observe_pod(p) for p in pods]
+        vllm = (
+            [f"{md.namespace}/{p.name}" for p in ready if p.ready and not p.deleting]
+            if md.spec.engine == "vllm"
+            else []
+        )
+        load = ctx.telemetry.load_samples(
+            md.served_name,
+            vllm_pods=vllm,
+            ready_replicas=sum(p.ready and not p.deleting for p in ready),
+            since=ctx.now() - datetime.timedelta(seconds=history_seconds(autoscaling)),
+        )
     return Gathered(
         md=md,
         uid=str(body["metadata"].get("uid", "")),
@@ -188,6 +228,7 @@ async def gather(ctx: Context, key: Key, md: ModelDeployment, body: Body) -> Gat
         figures=figures,
         smoke=smoke,
         routing_problems=ctx.routing_problems(key),
+        load=load,
     )
 
 

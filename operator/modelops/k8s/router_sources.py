@@ -147,10 +147,21 @@ def endpoint_map(config: RouterConfig, pods: Mapping[str, Mapping[str, PodInfo]]
 
 
 class KubernetesEndpointSource:
-    """One pod watch per namespace that the config's models live in."""
+    """One pod watch per namespace that the config's models live in.
+
+    The pods last seen per namespace outlive a config change: a new config (a rollout moving
+    the stable track to the other slot) gets its endpoints from them at once, instead of
+    routing with the old track's endpoints until the watches have listed again."""
 
     def __init__(self, kubeconfig: Path | str | None = None) -> None:
         self.kubeconfig = kubeconfig
+        self._last_pods: dict[str, dict[str, PodInfo]] = {}
+
+    def known(self, config: RouterConfig) -> EndpointMap | None:
+        namespaces = {route.namespace for route in config.models.values()}
+        if not all(namespace in self._last_pods for namespace in namespaces):
+            return None
+        return endpoint_map(config, self._last_pods)
 
     async def watch(self, config: RouterConfig) -> AsyncIterator[EndpointMap]:
         namespaces = sorted({route.namespace for route in config.models.values()})
@@ -164,6 +175,7 @@ class KubernetesEndpointSource:
         async def follow(namespace: str) -> None:
             async for snapshot in watch_pods(client, namespace=namespace):
                 pods[namespace] = snapshot
+                self._last_pods[namespace] = snapshot
                 changed.set()
 
         tasks = [asyncio.create_task(follow(namespace)) for namespace in namespaces]

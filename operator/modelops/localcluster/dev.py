@@ -56,6 +56,11 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
     settings = cluster.root / "router-settings.yaml"
     settings.write_text(SETTINGS)
     kubeconfig = str(cluster.kubeconfig)
+    # The router's port is settled first: the operator scrapes its /metrics (rollouts).
+    port = cluster.ports().get("router", router_port)
+    router_running = "router" in records and is_running(records["router"])
+    if not router_running and not _port_free(port):
+        port = free_port()
     if "operator" not in records or not is_running(records["operator"]):
         liveness = free_port()
         operator = cluster.add_process(
@@ -70,16 +75,15 @@ def up(cluster: Cluster, *, crds_dir: Path, examples_dir: Path | None, router_po
                 str(settings),
                 "--liveness",
                 f"http://127.0.0.1:{liveness}/healthz",
+                "--router-metrics-url",
+                f"http://127.0.0.1:{port}/metrics",
             ),
             liveness,
         )
         _wait_http(
             f"http://127.0.0.1:{liveness}/healthz", context=None, record=operator, timeout=60
         )
-    port = cluster.ports().get("router", router_port)
     if "router" not in records or not is_running(records["router"]):
-        if not _port_free(port):
-            port = free_port()
         router = cluster.add_process(
             "router",
             _modelops(

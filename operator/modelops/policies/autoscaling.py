@@ -295,18 +295,22 @@ def _reason(current: int, desired: int, detail: str) -> str:
     return f"hold {current} ({detail})"
 
 
-def remember(
-    history: Sequence[LoadSample], sample: LoadSample, spec: Autoscaling
-) -> tuple[LoadSample, ...]:
-    """`history` plus `sample`, without what no window of `spec` will look at again."""
-    keep = (
+def history_seconds(spec: Autoscaling) -> float:
+    """How far back any window of `spec` looks (the samples a decision needs)."""
+    return float(
         max(
             spec.scale_up.window_seconds + spec.scale_up.stabilization_window_seconds,
             spec.scale_down.window_seconds + spec.scale_down.stabilization_window_seconds,
         )
         + 2 * spec.interval_seconds
     )
-    start = sample.at - timedelta(seconds=keep)
+
+
+def remember(
+    history: Sequence[LoadSample], sample: LoadSample, spec: Autoscaling
+) -> tuple[LoadSample, ...]:
+    """`history` plus `sample`, without what no window of `spec` will look at again."""
+    start = sample.at - timedelta(seconds=history_seconds(spec))
     return (*(s for s in history if start < s.at < sample.at), sample)
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelops.api.conditions import make_condition, set_condition
+from modelops.api.conditions import make_condition, remove_condition, set_condition
 from modelops.api.resource import ModelDeployment
 from modelops.api.spec import Rollout
-from modelops.api.status import ModelDeploymentStatus
+from modelops.api.status import SCALING_LIMITED, ModelDeploymentStatus
 from modelops.api.wire import GROUP
 from modelops.builders import (
     SLOTS,
@@ -27,6 +27,7 @@ from modelops.builders import (
     selector_string,
 )
 from modelops.builders.router_config import SlotTrack
+from modelops.policies.autoscaling import LoadSample, autoscale
 from modelops.policies.drift import plan_applies
 from modelops.policies.observed import FAILING_WAIT_REASONS, Observed, observe
 from modelops.policies.rollout import (
@@ -65,6 +66,7 @@ class Gathered:
     figures: Figures | None = None
     smoke: SmokeVerdict | None = None
     routing_problems: tuple[str, ...] | None = None  # None: the router config is not built yet
+    load: Sequence[LoadSample] = ()  # the autoscaler's samples, oldest first
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,10 @@ def plan(gathered: Gathered) -> Plan:
     observed = observe(gathered.deployments, gathered.pods)
     desired_revision = revision(md.spec, name=name)
     rollout = md.spec.rollout or Rollout()
-    total = md.spec.replicas
+    scaling = autoscale(
+        md.spec, previous, gathered.load, observed.pods, gathered.now, gathered.generation
+    )
+    total = scaling.desired_replicas if scaling is not None else md.spec.replicas
     canary = previous.canary if previous else None
     decision = decide(
         RolloutInputs(
@@ -205,6 +210,12 @@ def plan(gathered: Gathered) -> Plan:
             "desired_replicas": total,
             "canary": _with_replicas(decision, observed),
             "failed_rollout": decision.failed,
+            "autoscaler": scaling.memory if scaling is not None else None,
+            "conditions": (
+                set_condition(status.conditions, scaling.condition, gathered.now)
+                if scaling is not None
+                else remove_condition(status.conditions, SCALING_LIMITED)
+            ),
         }
     )
     status = _with_routed(status, md, gathered.routing_problems, gathered.now)
@@ -213,6 +224,8 @@ def plan(gathered: Gathered) -> Plan:
     recheck = decision.recheck_after
     if status.phase != "Ready" and recheck is None:
         recheck = NOT_READY_RECHECK_SECONDS
+    if scaling is not None:
+        recheck = scaling.requeue_after if recheck is None else min(recheck, scaling.requeue_after)
     return Plan(
         applies=tuple(plan_applies(wanted, live)),
         scales=tuple(scales),

@@ -45,6 +45,9 @@ MIN_DRAIN_SECONDS = 3.0
 ANALYSIS_RECHECK_SECONDS = 1.0
 WAIT_RECHECK_SECONDS = 2.0
 GPU_SHORTAGE = "Insufficient nvidia.com/gpu"
+# Below this difference a latency ratio means nothing (10 ms vs 20 ms is 2x and no user
+# notices); LLM latencies that matter are far above it.
+LATENCY_RATIO_FLOOR_SECONDS = 0.05
 # Reasons a rollout ends without landing (Degraded=True, Stalled=True until the spec changes).
 FAILURE_REASONS = ("RolledBack", "SmokeTestFailed", "ProgressDeadlineExceeded", "Aborted")
 
@@ -188,7 +191,7 @@ def judge(figures: Figures, analysis: RolloutAnalysis) -> list[str]:
         )
     if canary.p95_seconds is not None and canary.p95_seconds > analysis.max_p95_seconds:
         failures.append(
-            f"p95 latency {canary.p95_seconds:.2f}s > {analysis.max_p95_seconds:g}s {over}"
+            f"p95 latency {canary.p95_seconds:.3g}s > {analysis.max_p95_seconds:g}s {over}"
         )
     ttft_limit = analysis.max_ttft_seconds
     if (
@@ -206,12 +209,13 @@ def judge(figures: Figures, analysis: RolloutAnalysis) -> list[str]:
         and stable.p95_seconds is not None
         and stable.p95_seconds > 0
         and stable.requests >= max(1, analysis.min_requests)
+        and canary.p95_seconds - stable.p95_seconds > LATENCY_RATIO_FLOOR_SECONDS
     ):
         ratio = canary.p95_seconds / stable.p95_seconds
         if ratio > ratio_limit:
             failures.append(
-                f"p95 latency {canary.p95_seconds:.2f}s is {ratio:.1f}x the stable's "
-                f"{stable.p95_seconds:.2f}s (> {ratio_limit:g}x) {over}"
+                f"p95 latency {canary.p95_seconds:.3g}s is {ratio:.1f}x the stable's "
+                f"{stable.p95_seconds:.3g}s (> {ratio_limit:g}x) {over}"
             )
     return failures
 
@@ -465,7 +469,7 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
     if phase in ("Progressing", "Paused"):
         analysis = analysis_of(rollout)
         figures = inputs.figures
-        if figures is None and analysis.min_requests == 0:
+        if analysis.min_requests == 0 and (figures is None or figures.problem):
             figures = EMPTY_FIGURES  # nothing was asked of the traffic: no telemetry needed
         enough = figures is not None and figures.problem is None
         if enough and figures is not None and figures.canary.requests >= analysis.min_requests:
@@ -602,7 +606,7 @@ def _roll_back(
 
 def _figures_text(figures: TrackFigures, verdict: str) -> str:
     rate = f"{figures.error_rate:.2f}" if figures.error_rate is not None else "-"
-    p95 = f"{figures.p95_seconds:.2f}s" if figures.p95_seconds is not None else "-"
+    p95 = f"{figures.p95_seconds:.3g}s" if figures.p95_seconds is not None else "-"
     return f"{verdict}: {figures.requests} requests, error rate {rate}, p95 {p95}"
 
 

@@ -221,7 +221,11 @@ class RouterApp:
         self._problems = [str(p) for p in problems]
         self.last_config_error = None
         self.config_loaded_at = time.time()
-        # Carry the current endpoints over until the watcher reports for the new config.
+        # The new config's endpoints from the pods already known (a track may now select
+        # other pods); else carry the current ones over until the watcher reports.
+        known = self.endpoint_source.known(config)
+        if known is not None:
+            self._endpoint_map = known
         self.snapshot = self.registry.build(config, self._endpoint_map, self._problems)
         self.metrics.config_reloads.labels("applied").inc()
         if self._endpoint_task is not None:

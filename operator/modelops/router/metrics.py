@@ -43,6 +43,9 @@ PREFIX = names.ROUTER_PREFIX
 ENDPOINT_LABELS = ["model", "track", "endpoint"]
 MODEL_LABELS = [names.LABEL_MODEL, names.LABEL_TRACK, names.LABEL_REVISION]
 RequestKey = tuple[str, str, str, str]  # model, track, revision, outcome
+# Series of a revision the config no longer routes to are dropped this long after it stopped
+# (every rollout brings a new revision; without this they would pile up for the process's life).
+RETIRE_AFTER_SECONDS = 900.0
 
 
 class LoopHistogram:
@@ -83,6 +86,7 @@ class RouterMetrics(Collector):
         self.model_ttft: dict[RequestKey, LoopHistogram] = {}
         self.holding: dict[str, int] = {}
         self.hold_durations: dict[tuple[str, str], LoopHistogram] = {}
+        self._unrouted_since: dict[tuple[str, str, str], float] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.errors = Counter(
             f"{PREFIX}_errors",
@@ -155,9 +159,9 @@ class RouterMetrics(Collector):
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {names.OUTCOMES}")
         key = (model, track, revision, outcome)
         self.model_requests[key] = self.model_requests.get(key, 0) + 1
-        _observe(self.model_latency, key, seconds, LATENCY_BUCKETS)
+        _observe(self.model_latency, key, seconds, names.MODEL_LATENCY_BUCKETS)
         if ttft_seconds is not None:
-            _observe(self.model_ttft, key, ttft_seconds, LATENCY_BUCKETS)
+            _observe(self.model_ttft, key, ttft_seconds, names.MODEL_LATENCY_BUCKETS)
 
     def hold_started(self, model: str) -> None:
         """A request for `model` starts waiting for an endpoint (the holding gauge goes up)."""
@@ -217,7 +221,32 @@ class RouterMetrics(Collector):
         yield from self._model_series()
         yield from self._state()
 
+    def retire_unrouted(self, now: float | None = None) -> None:
+        """Drop the per-request series of revisions unrouted for RETIRE_AFTER_SECONDS."""
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return
+        now = time.monotonic() if now is None else now
+        routed = {
+            (model.name, track.name, track.revision)
+            for model in snapshot.models.values()
+            for track in model.tracks
+        }
+        unrouted = {key[:3] for key in self.model_requests} - routed
+        self._unrouted_since = {track: self._unrouted_since.get(track, now) for track in unrouted}
+        retired = {
+            t for t, since in self._unrouted_since.items() if now - since >= RETIRE_AFTER_SECONDS
+        }
+        if not retired:
+            return
+        for series in (self.model_requests, self.model_latency, self.model_ttft):
+            for key in [key for key in series if key[:3] in retired]:
+                del series[key]
+        for track in retired:
+            del self._unrouted_since[track]
+
     def _model_series(self) -> Iterator[Metric]:
+        self.retire_unrouted()
         labels = [*MODEL_LABELS, names.LABEL_OUTCOME]
         requests = CounterMetricFamily(
             names.ROUTER_MODEL_REQUESTS,

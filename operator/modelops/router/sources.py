@@ -60,6 +60,10 @@ class ConfigSource(Protocol):
 class EndpointSource(Protocol):
     def watch(self, config: RouterConfig) -> AsyncIterator[EndpointMap]: ...
 
+    def known(self, config: RouterConfig) -> EndpointMap | None:
+        """The endpoints of `config` from what the source already knows (None: nothing yet),
+        so a new config never routes on the tracks of the previous one."""
+
 
 def static_endpoints(config: RouterConfig) -> dict[EndpointKey, list[Endpoint]]:
     """The `endpoints` lists of the config (standalone mode)."""
@@ -75,6 +79,9 @@ def static_endpoints(config: RouterConfig) -> dict[EndpointKey, list[Endpoint]]:
 class StaticEndpointSource:
     async def watch(self, config: RouterConfig) -> AsyncIterator[EndpointMap]:
         yield static_endpoints(config)
+
+    def known(self, config: RouterConfig) -> EndpointMap | None:
+        return static_endpoints(config)
 
 
 class FixedConfigSource:

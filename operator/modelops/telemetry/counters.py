@@ -21,7 +21,7 @@ class SourceCounters:
         started after it began), so they are increases; otherwise they are the baseline."""
         self._started_at = reading.started_at
         self._last: dict[Series, float] = dict(reading.counters)
-        self.last_read = at
+        self.last_listed = at  # the last round that listed it
         # Zeros included: a histogram needs all its bounds, even those nothing fell into.
         self.initial: Mapping[Series, float] = {
             series: value if counts_initial else 0.0 for series, value in reading.counters.items()
@@ -29,7 +29,7 @@ class SourceCounters:
 
     def update(self, reading: RouterReading, at: float) -> dict[Series, float]:
         """Increases since the previous reading, per series it shows (zeros included)."""
-        self.last_read = at
+        self.last_listed = at
         restarted = (
             reading.started_at is not None
             and self._started_at is not None

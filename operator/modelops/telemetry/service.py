@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import aiohttp
 
-from modelops.telemetry.parse import MetricsFormatError, parse_router, parse_vllm
+from modelops.telemetry.parse import LineCache, MetricsFormatError, parse_router, parse_vllm
 from modelops.telemetry.scrape import DEFAULT_TIMEOUT_SECONDS, Fetched, fetch_all
 from modelops.telemetry.types import (
     Changes,
@@ -65,6 +65,8 @@ class Telemetry:
         self._session = session
         self._owns_session = session is None
         self._clock = clock
+        self._caches: dict[str, LineCache] = {}
+        self._round = asyncio.Lock()  # one round at a time: the caches and the state
         self.state = TelemetryState(
             retention_seconds=retention_seconds,
             forget_after_seconds=forget_after_seconds,
@@ -75,16 +77,32 @@ class Telemetry:
         """One round: scrape every router and pod at once, fold the results in."""
         _check_unique(sources.routers, "router")
         _check_unique(sources.pods, "pod")
+        async with self._round:
+            return await self._refresh(sources)
+
+    async def _refresh(self, sources: Sources) -> Changes:
         at = self._clock()
         session = self._session_for_round()
         routers, pods = await asyncio.gather(
             fetch_all(session, sources.routers, self.timeout_seconds),
             fetch_all(session, sources.pods, self.timeout_seconds),
         )
-        return self.state.ingest(
-            at,
-            {fetched.source.id: _read(fetched, parse_router) for fetched in routers},
-            {fetched.source.id: _read(fetched, parse_vllm) for fetched in pods},
+        # Parsing is pure Python (milliseconds per router under load): in a worker thread, the
+        # operator's event loop keeps serving watches and reconciles meanwhile.
+        router_readings, pod_readings = await asyncio.to_thread(self._parse_all, routers, pods)
+        return self.state.ingest(at, router_readings, pod_readings)
+
+    def _parse_all(
+        self, routers: Sequence[Fetched], pods: Sequence[Fetched]
+    ) -> tuple[dict[str, RouterReading | str], dict[str, PodReading | str]]:
+        caches = {
+            fetched.source.id: self._caches.get(fetched.source.id) or LineCache()
+            for fetched in [*routers, *pods]
+        }
+        self._caches = caches  # sources no longer listed drop theirs
+        return (
+            {f.source.id: _read(f, parse_router, caches[f.source.id]) for f in routers},
+            {f.source.id: _read(f, parse_vllm, caches[f.source.id]) for f in pods},
         )
 
     def window(self, key: TrackKey, since: datetime | float) -> Window:
@@ -131,11 +149,13 @@ class Telemetry:
 _Reading = TypeVar("_Reading", RouterReading, PodReading)
 
 
-def _read(fetched: Fetched, parse: Callable[[str], _Reading]) -> _Reading | str:
+def _read(
+    fetched: Fetched, parse: Callable[[str, LineCache], _Reading], cache: LineCache
+) -> _Reading | str:
     if fetched.text is None:
         return fetched.error or "unreadable"
     try:
-        return parse(fetched.text)
+        return parse(fetched.text, cache)
     except MetricsFormatError as error:
         return str(error)
 

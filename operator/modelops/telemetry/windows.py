@@ -39,7 +39,8 @@ from modelops.telemetry.types import (
 
 QUANTILE = 0.95
 DEFAULT_RETENTION_SECONDS = 900.0
-# A router not listed for this long is forgotten; listed again later, it is a new source.
+# A router not listed for this long is forgotten; listed again later, it is a new source (and
+# counts what it has if it started after the history began). Unreadable but listed is kept.
 DEFAULT_FORGET_AFTER_SECONDS = 600.0
 # Long enough for a scale-down stabilization window (HPA's default is 300 s).
 DEFAULT_LOAD_RETENTION_SECONDS = 600.0
@@ -169,9 +170,11 @@ class TelemetryState:
     ) -> set[TrackKey]:
         increases: dict[Series, float] = {}
         for source, reading in routers.items():
+            counters = self._sources.get(source)
+            if counters is not None:
+                counters.last_listed = at  # unreadable but listed: still the same router
             if isinstance(reading, str):
                 continue
-            counters = self._sources.get(source)
             if counters is None:
                 assert self.history_start is not None
                 started = reading.started_at
@@ -184,7 +187,7 @@ class TelemetryState:
             for series, increase in found.items():
                 increases[series] = increases.get(series, 0.0) + increase
         for source in [
-            s for s, c in self._sources.items() if at - c.last_read > self.forget_after_seconds
+            s for s, c in self._sources.items() if at - c.last_listed > self.forget_after_seconds
         ]:
             del self._sources[source]
         changed: set[TrackKey] = set()

@@ -17,7 +17,7 @@ from modelops.api.router_config import (
     parse_router_config,
 )
 from modelops.k8s.pods import PodInfo
-from modelops.k8s.router_sources import _with_secret_keys, endpoint_map
+from modelops.k8s.router_sources import KubernetesEndpointSource, _with_secret_keys, endpoint_map
 from modelops.router.sources import Endpoint
 
 MODEL = "modelops.io/model"
@@ -310,3 +310,25 @@ def test_unusable_secrets_are_config_errors(data: dict[str, str] | None, message
     result = _with_secret_keys(base_config(), secret(data), "keys.yaml")
     assert isinstance(result, RouterConfigError)
     assert message in str(result)
+
+
+def test_a_new_config_gets_its_endpoints_from_the_pods_already_seen() -> None:
+    """A promotion moves the stable track to the other slot: the router must route to that
+    slot's pods at once, not to the old track's endpoints until its watches list again."""
+    source = KubernetesEndpointSource()
+    assert source.known(config(llama=route("llama"))) is None  # nothing seen yet
+    source._last_pods = by_namespace(pod("127.10.0.2"), pod("127.10.0.9", slot="green"))
+    promoted = parse_router_config(
+        {
+            "models": {
+                "llama": {
+                    "namespace": "ai",
+                    "engine": "ollama",
+                    "tracks": [{"name": "stable", "selector": {MODEL: "llama", SLOT: "green"}}],
+                }
+            }
+        }
+    )
+    assert source.known(promoted) == {
+        ("llama", "stable"): [Endpoint("127.10.0.9", 11434, ready=True)]
+    }

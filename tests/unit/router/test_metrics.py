@@ -6,7 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.router_config import parse_router_config
-from modelops.router.metrics import RouterMetrics
+from modelops.api.telemetry import MODEL_LATENCY_BUCKETS
+from modelops.router.metrics import RETIRE_AFTER_SECONDS, RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
 
@@ -86,6 +87,11 @@ TRACKS = parse_router_config(
 )
 
 
+def bound(value: float) -> str:
+    """The label of the smallest bucket of the per-model histograms that counts `value`."""
+    return repr(min(b for b in MODEL_LATENCY_BUCKETS if b >= value))
+
+
 def test_per_request_series_carry_track_revision_and_outcome() -> None:
     snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
     metrics = RouterMetrics(lambda: snapshot)
@@ -104,8 +110,8 @@ def test_per_request_series_carry_track_revision_and_outcome() -> None:
     assert samples[(requests, labels("canary", "r2", "retried"))] == 1
     assert samples[(requests, labels("canary", "r2", "error"))] == 1
     latency = "modelops_router_model_request_duration_seconds"
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.025"))] == 1
-    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le="0.5"))] == 2
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.02)))] == 1
+    assert samples[(f"{latency}_bucket", labels("stable", "r1", "ok", le=bound(0.3)))] == 2
     assert samples[(f"{latency}_count", labels("canary", "r2", "retried"))] == 1
     assert samples[(f"{latency}_sum", labels("canary", "r2", "retried"))] == 7.0
     ttft = "modelops_router_model_time_to_first_token_seconds"
@@ -165,6 +171,47 @@ def test_unknown_outcomes_are_refused() -> None:
         metrics.record_request("m", "stable", "r1", "timeout", 1.0)
     with pytest.raises(ValueError, match="unknown outcome"):
         metrics.hold_finished("m", 1.0, "ok")
+
+
+def test_series_of_unrouted_revisions_are_retired_after_a_delay() -> None:
+    snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
+    metrics = RouterMetrics(lambda: snapshot)
+    metrics.record_request("m", "stable", "r0", "ok", 0.1)  # the revision before the rollout
+    metrics.record_request("m", "stable", "r1", "ok", 0.1)
+    metrics.record_request("m", "canary", "r2", "error", 0.1)
+    metrics.retire_unrouted(now=100.0)
+    metrics.retire_unrouted(now=100.0 + RETIRE_AFTER_SECONDS - 1)
+    assert ("m", "stable", "r0", "ok") in metrics.model_requests
+    metrics.retire_unrouted(now=100.0 + RETIRE_AFTER_SECONDS)
+    assert set(metrics.model_requests) == {
+        ("m", "stable", "r1", "ok"),
+        ("m", "canary", "r2", "error"),
+    }
+    assert set(metrics.model_latency) == set(metrics.model_requests)
+
+
+def test_a_revision_routed_again_is_not_retired() -> None:
+    snapshot = StateRegistry().build(TRACKS, static_endpoints(TRACKS))
+    current = [snapshot]
+    metrics = RouterMetrics(lambda: current[0])
+    metrics.record_request("m", "canary", "r2", "ok", 0.1)
+    without_canary = parse_router_config(
+        {
+            "models": {
+                "m": {
+                    "engine": "vllm",
+                    "tracks": [{"revision": "r1", "endpoints": ["127.0.0.1:1"]}],
+                }
+            }
+        }
+    )
+    current[0] = StateRegistry().build(without_canary, static_endpoints(without_canary))
+    metrics.retire_unrouted(now=0.0)
+    current[0] = snapshot  # a new rollout of the same revision
+    metrics.retire_unrouted(now=RETIRE_AFTER_SECONDS / 2)
+    current[0] = StateRegistry().build(without_canary, static_endpoints(without_canary))
+    metrics.retire_unrouted(now=RETIRE_AFTER_SECONDS)
+    assert ("m", "canary", "r2", "ok") in metrics.model_requests
 
 
 def test_holding_gauge_and_hold_durations() -> None:

@@ -7,10 +7,11 @@ import math
 import pytest
 
 from modelops.api.router_config import parse_router_config
+from modelops.api.telemetry import MODEL_LATENCY_BUCKETS
 from modelops.router.metrics import RouterMetrics
 from modelops.router.sources import static_endpoints
 from modelops.router.state import StateRegistry
-from modelops.telemetry.parse import MetricsFormatError, parse_router, parse_vllm
+from modelops.telemetry.parse import LineCache, MetricsFormatError, parse_router, parse_vllm
 from modelops.telemetry.types import Series, TrackKey
 
 CONFIG = parse_router_config(
@@ -30,6 +31,16 @@ STABLE = TrackKey("m", "stable", "r1")
 CANARY = TrackKey("m", "canary", "r2")
 
 
+def above(value: float) -> float:
+    """The smallest bucket bound that counts `value`."""
+    return min(b for b in MODEL_LATENCY_BUCKETS if b >= value)
+
+
+def below(value: float) -> float:
+    """The largest bucket bound that does not count `value`."""
+    return max(b for b in MODEL_LATENCY_BUCKETS if b < value)
+
+
 def test_router_exposition_round_trips() -> None:
     snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
     metrics = RouterMetrics(lambda: snapshot)
@@ -42,11 +53,11 @@ def test_router_exposition_round_trips() -> None:
     assert reading.started_at == metrics.started_at
     assert reading.counters[Series(STABLE, "requests", "ok", math.inf)] == 3
     assert reading.counters[Series(CANARY, "requests", "retried", math.inf)] == 1
-    assert reading.counters[Series(STABLE, "latency", "ok", 0.025)] == 3
-    assert reading.counters[Series(STABLE, "latency", "ok", 0.01)] == 0
+    assert reading.counters[Series(STABLE, "latency", "ok", above(0.02))] == 3
+    assert reading.counters[Series(STABLE, "latency", "ok", below(0.02))] == 0
     assert reading.counters[Series(STABLE, "ttft", "ok", math.inf)] == 3
-    assert reading.counters[Series(CANARY, "latency", "retried", 0.25)] == 0
-    assert reading.counters[Series(CANARY, "latency", "retried", 0.5)] == 1
+    assert reading.counters[Series(CANARY, "latency", "retried", below(0.3))] == 0
+    assert reading.counters[Series(CANARY, "latency", "retried", above(0.3))] == 1
     assert reading.in_flight == {STABLE: 0, CANARY: 2}
     assert reading.holding == {"m": 1}
 
@@ -89,7 +100,9 @@ def test_vllm_older_kv_cache_name() -> None:
 @pytest.mark.parametrize(
     ("parse", "text", "message"),
     [
-        (parse_router, "this is { not metrics", "not a Prometheus exposition"),
+        (parse_router, "this is { not metrics", "is this a modelops router"),
+        (parse_router, "modelops_router_start_time_seconds {\n", "not a Prometheus exposition"),
+        (parse_router, VLLM_TEXT, "is this a modelops router"),
         (parse_router, 'modelops_router_model_requests_total{model="m"} 1\n', "without the label"),
         (
             parse_router,
@@ -102,3 +115,21 @@ def test_vllm_older_kv_cache_name() -> None:
 def test_unreadable_text_is_an_error(parse: object, text: str, message: str) -> None:
     with pytest.raises(MetricsFormatError, match=message):
         parse(text)  # type: ignore[operator]
+
+
+def test_a_line_cache_reads_the_same_as_a_fresh_parse() -> None:
+    snapshot = StateRegistry().build(CONFIG, static_endpoints(CONFIG))
+    metrics = RouterMetrics(lambda: snapshot)
+    cache = LineCache()
+    metrics.record_request("m", "stable", "r1", "ok", 0.02)
+    first = metrics.exposition().decode()
+    assert parse_router(first, cache) == parse_router(first)
+    metrics.record_request("m", "stable", "r1", "ok", 3.0, ttft_seconds=0.2)
+    metrics.record_request("m", "canary", "r2", "error", 0.1)
+    snapshot.models["m"].endpoints[0].outstanding = 5
+    second = metrics.exposition().decode()
+    assert parse_router(second, cache) == parse_router(second)
+    # A text that fails leaves the cache as it was.
+    with pytest.raises(MetricsFormatError):
+        parse_router(second + "modelops_router_model_requests_total{oops\n", cache)
+    assert parse_router(second, cache) == parse_router(second)

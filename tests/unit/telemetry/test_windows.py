@@ -119,6 +119,18 @@ CASES = {
         9,
         forget_after=1.5,
     ),
+    "a router unreadable past the forget delay is still the same router": Case(
+        [
+            {"a": reading(ok=5, started=T0)},
+            {"a": DOWN},
+            {"a": DOWN},
+            {"a": reading(ok=9, started=T0)},
+        ],
+        T0,
+        4,
+        forget_after=1.5,
+        complete=True,
+    ),
     "a window asked before the history starts at the history": Case(
         [{"a": reading(ok=5)}, {"a": reading(ok=7)}],
         T0 - 60,
