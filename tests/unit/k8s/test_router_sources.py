@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Secret
+from lightkube.resources.core_v1 import ConfigMap, Secret
 
 from modelops.api.router_config import (
     ApiKey,
@@ -16,6 +17,7 @@ from modelops.api.router_config import (
     RouterConfigError,
     parse_router_config,
 )
+from modelops.k8s import router_sources
 from modelops.k8s.pods import PodInfo
 from modelops.k8s.router_sources import KubernetesEndpointSource, _with_secret_keys, endpoint_map
 from modelops.router.sources import Endpoint
@@ -332,3 +334,67 @@ def test_a_new_config_gets_its_endpoints_from_the_pods_already_seen() -> None:
     assert source.known(promoted) == {
         ("llama", "stable"): [Endpoint("127.10.0.9", 11434, ready=True)]
     }
+
+
+# -- the ConfigMap watch survives quiet periods and a watch the API server ends -----------------
+
+
+class _Listing:
+    """What lightkube's client.list() returns: an async iterable with a resourceVersion."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+        self.resourceVersion = "1"
+
+    def __aiter__(self) -> Any:
+        async def each() -> Any:
+            for item in self._items:
+                yield item
+
+        return each()
+
+
+class _FakeClient:
+    """A stand-in for lightkube's AsyncClient: the ConfigMap is listed as `texts[0]`; each
+    watch waits for an event put in `events` (None ends that watch, as the API server does)."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.events: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        self.lists = 0
+
+    def list(self, *args: Any, **kwargs: Any) -> _Listing:
+        self.lists += 1
+        return _Listing([ConfigMap(data={"config.yaml": self.first})])
+
+    async def watch(self, *args: Any, **kwargs: Any) -> Any:
+        while (item := await self.events.get()) is not None:
+            event, text = item
+            yield event, ConfigMap(data={"config.yaml": text})
+
+
+async def test_config_watch_survives_quiet_periods_and_relists_after_the_watch_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(router_sources, "SECRET_REFRESH_SECONDS", 0.01)
+    client = _FakeClient("a")
+    texts = router_sources.KubernetesConfigSource("ns", "cfg")._texts(client)  # type: ignore[arg-type]
+    try:
+        assert await anext(texts) == "a"
+        # Quiet for many refresh periods: the same text comes again, the watch stays.
+        for _ in range(5):
+            assert await anext(texts) == "a"
+        await client.events.put(("MODIFIED", "b"))
+        seen = [await anext(texts) for _ in range(3)]
+        assert "b" in seen
+        assert seen[-1] == "b"
+        # The API server ends the watch: the source lists again and keeps following.
+        client.first = "c"
+        await client.events.put(None)
+        seen = [await anext(texts) for _ in range(3)]
+        assert "c" in seen
+        assert client.lists == 2
+        await client.events.put(("MODIFIED", "d"))
+        assert "d" in [await anext(texts) for _ in range(3)]
+    finally:
+        await texts.aclose()
