@@ -1,12 +1,10 @@
 """Scale from zero on the local cluster: operator + router (Kubernetes mode) + simulated pods.
 
 A model autoscaled with minReplicas 0 is at zero replicas; 20 concurrent first requests are held
-by the router (its holding gauge shows them), the model stays listed, and every request is
-answered once the pod is Ready (the router learns it from its Pod watch, with no polling).
-
-Until the reconcile applies the autoscaler's decision (the rollout rewrite), the wake-up is done
-here with `kubectl scale`; once it does, the held requests wake the model by themselves and the
-scale below changes nothing.
+by the router (its holding gauge shows them), the model stays listed, the operator's telemetry
+sees the gauge and the autoscaler wakes the model, and every request is answered once the pod
+is Ready (the router learns it from its Pod watch, with no polling). Idle again, the model goes
+back to zero after scaleToZeroAfter. `spec` is never written (metadata.generation stays).
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import openai
 import pytest
@@ -26,6 +25,11 @@ pytestmark = pytest.mark.cluster
 
 MODEL = "sleepy-phi"
 CLIENTS = 20
+
+
+def stored(cluster: ClusterHandle, namespace: str) -> dict[str, Any]:
+    result = cluster.kubectl("get", "-n", namespace, f"md/{MODEL}", "-o", "json")
+    return dict(json.loads(result.stdout))
 
 
 def holding(router: RouterProcess) -> float:
@@ -52,7 +56,12 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
             "model": "phi3:mini",
             "replicas": 0,
             "resources": {"gpus": 0, "cpu": "1"},
-            "autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 2},
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 0,
+                "maxReplicas": 2,
+                "scaleToZeroAfter": "20s",
+            },
         },
     }
     cluster.kubectl(
@@ -65,6 +74,8 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
     )
     wait_until(lambda: MODEL in router.status()["models"], timeout=60, what="router has the model")
     assert not router.status()["models"][MODEL]["available"]
+    generation = stored(cluster, namespace)["metadata"]["generation"]
+    assert stored(cluster, namespace)["status"]["desiredReplicas"] == 0
 
     client = openai.OpenAI(
         base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=180
@@ -84,7 +95,6 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
             futures = [pool.submit(ask, i) for i in range(CLIENTS)]
             wait_until(lambda: holding(router) == CLIENTS, timeout=60, what="20 held requests")
             assert not any(f.done() for f in futures)
-            cluster.kubectl("scale", "md", MODEL, "-n", namespace, "--replicas=1")
             answers = [f.result(timeout=180) for f in futures]
     finally:
         client.close()
@@ -92,5 +102,28 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
     assert len(answers) == CLIENTS
     assert all(answers)
     assert holding(router) == 0
-    stored = json.loads(cluster.kubectl("get", "-n", namespace, f"md/{MODEL}", "-o", "json").stdout)
-    assert stored["status"]["readyReplicas"] == 1
+    woken = wait_until(
+        lambda: (md := stored(cluster, namespace))["status"].get("readyReplicas", 0) >= 1 and md,
+        timeout=60,
+        what="the woken replica in status",
+    )
+    assert woken["status"]["autoscaler"]["lastScaleTime"]
+    # Idle for scaleToZeroAfter: back to zero, by the autoscaler alone.
+    asleep = wait_until(
+        lambda: (
+            (md := stored(cluster, namespace))["status"]["desiredReplicas"] == 0
+            and md["status"].get("readyReplicas", 0) == 0
+            and md
+        ),
+        timeout=120,
+        what="back to zero replicas",
+    )
+    assert asleep["metadata"]["generation"] == generation  # spec never written
+
+    # Leave the shared router config as found: later tests compare its resourceVersion.
+    cluster.kubectl("delete", "-n", namespace, f"md/{MODEL}", "--timeout=60s", timeout=70)
+    wait_until(
+        lambda: MODEL not in operator.router_config().get("models", {}),
+        timeout=60,
+        what="the model gone from the router config",
+    )

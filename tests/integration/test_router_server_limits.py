@@ -90,11 +90,15 @@ async def test_slowloris_is_closed_by_the_deadlines_while_requests_are_served(
 ) -> None:
     port = router.port
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(500)]
-    trickling = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
+    head = chat_request(port)[: -len(CHAT)]
+    trickling = []
+    for _ in range(50):  # each sends its first byte at once, so each has begun a request
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head[:1])
+        trickling.append((reader, writer))
 
     async def trickle(writer: asyncio.StreamWriter) -> None:
-        head = chat_request(port)[: -len(CHAT)]
-        for index in range(len(head)):  # one byte every 0.2 s: ~40 s for the head, if allowed
+        for index in range(1, len(head)):  # a byte every 0.2 s: ~40 s for the head, if allowed
             if writer.is_closing():
                 return
             writer.write(head[index : index + 1])
@@ -197,15 +201,16 @@ async def test_connection_bound_evicts_idle_then_answers_503() -> None:
             writer.close()
 
 
-def test_a_client_leaving_cancels_its_non_streaming_upstream_request() -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_client_leaving_cancels_its_upstream_request(stream: bool) -> None:
     """The upstream call stops when the client goes, not at the timeout (60 s here)."""
     backend = RawBackend()
     with backend_thread(backend):
         endpoint = f"127.0.0.1:{backend.port}"
         with running_router(config(endpoint, interactiveSeconds=60)) as router:
-            nonce = "nonce-leaving"
+            nonce = f"nonce-leaving{int(stream)}"
             backend.cases[nonce] = CASE_BY_NAME["silent_server"]
-            body = request_body(nonce, stream=False, model=MODEL)
+            body = request_body(nonce, stream=stream, model=MODEL)
 
             async def leave_early() -> None:
                 _, writer = await asyncio.open_connection("127.0.0.1", router.port)
@@ -227,3 +232,5 @@ def test_a_client_leaving_cancels_its_non_streaming_upstream_request() -> None:
                 assert time.monotonic() < deadline, "the upstream request kept running"
                 time.sleep(0.02)
             assert "Traceback" not in router.log()
+            if stream:  # the app heard of it itself and counted it
+                assert 'client_requests_total{api="openai",code="499"} 1.0' in router.metrics()

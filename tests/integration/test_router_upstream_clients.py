@@ -28,7 +28,7 @@ from tests.integration.upstream_table import (
     wait_finished,
 )
 
-CLIENT_DEADLINE = 1.0  # what the caller allows for one answer (the router's timeouts do this)
+CLIENT_DEADLINE = 1.5  # what the caller allows for one answer (the router's timeouts do this)
 _counter = itertools.count()
 
 # Cases aiohttp does not pass (with the router's policy on top), found by this very table.

@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 
 from tests.integration.upstream_table import AiohttpClient, OursClient, Outcome, chunk
 
-DEADLINE = 0.4
+# Generous: a loaded machine must not turn a slow answer into a disagreement. Only examples
+# whose body never arrives in full wait for it (about one in ten).
+DEADLINE = 1.5
 SAFE_HEADER_NAMES = ["X-Request-Id", "Server", "Date", "Cache-Control", "X-Trace", "Vary"]
 token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=20)
 
@@ -140,7 +142,7 @@ async def _play(generated: Generated) -> tuple[Outcome, Outcome]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,  # the same examples every run: a failure reproduces

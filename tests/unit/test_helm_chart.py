@@ -643,3 +643,18 @@ def test_the_grafana_dashboard_configmap_carries_the_json_for_the_sidecar(helm: 
         container(deployment)["image"] == "registry.example.com/platform/modelops:0.1.0-dashboard"
     )
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "modelops-dashboard-sa"
+
+
+def test_tracing_values_switch_the_sdk_on_for_router_and_operator(helm: Path) -> None:
+    for docs in (render(helm),):
+        for name in ("-router", "-operator"):
+            env = {e["name"] for e in container(one(docs, "Deployment", name)).get("env", [])}
+            assert "OTEL_TRACES_EXPORTER" not in env  # off by default
+    docs = render(helm, "-f", str(ALL_VALUES))
+    for name, service in (("-router", "modelops-router"), ("-operator", "modelops-operator")):
+        env = {e["name"]: e.get("value") for e in container(one(docs, "Deployment", name))["env"]}
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp"
+        assert env["OTEL_SERVICE_NAME"] == service
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"

@@ -158,3 +158,22 @@ app.kubernetes.io/component: router
 {}
 {{- end -}}
 {{- end -}}
+
+{{- /* OpenTelemetry switches for a component (tracing.*); the SDK reads them (docs/tracing.md). */ -}}
+{{- define "modelops.tracingEnv" -}}
+{{- $t := .root.Values.tracing -}}
+{{- if $t.enabled }}
+- name: OTEL_TRACES_EXPORTER
+  value: otlp
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+{{- with $t.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $t.sampleRatio | quote }}
+{{- end }}
+{{- end -}}

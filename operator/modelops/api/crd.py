@@ -168,10 +168,8 @@ def openapi_schema() -> dict[str, Any]:
                 "description": "The versioned schema of this object: modelops.io/v1alpha1.",
             },
             "kind": {"type": "string", "description": "ModelDeployment."},
-            "metadata": {
-                "type": "object",
-                "description": "Standard object metadata; the name names the children.",
-            },
+            # The API server allows nothing but `type` here (metadata is implicit).
+            "metadata": {"type": "object"},
             "spec": spec,
             "status": status,
         },

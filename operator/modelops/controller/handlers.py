@@ -23,6 +23,7 @@ from modelops.controller.reconcile import Body, Context, Key, reconcile
 from modelops.controller.routing import RouterConfigPublisher
 from modelops.controller.telemetry_loop import TelemetryLoop
 from modelops.controller.telemetry_wiring import ReconcileTelemetry, TelemetrySources, run_forever
+from modelops.controller.tracing import ReconcileTracer
 from modelops.controller.workqueue import WorkQueue
 from modelops.k8s.client import async_client
 from modelops.policies.plan import RouteTracks
@@ -159,6 +160,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         if runtime.context is not None:
             await runtime.context.smoke.close()
+            runtime.context.tracer.shutdown()
         if runtime.metrics_server is not None:
             await runtime.metrics_server.stop()
         if runtime.telemetry_loop is not None:
@@ -237,6 +239,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
             routes=routes,
             served_names=served_names,
             telemetry=ReconcileTelemetry(telemetry),
+            tracer=ReconcileTracer.from_env(),
         )
         runtime.context = context
         runtime.queue, runtime.publisher = queue, publisher

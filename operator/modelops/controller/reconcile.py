@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from modelops.api.status import READY, CanaryStatus
 from modelops.builders.common import stable_hash
 from modelops.builders.router_config import backend_model
 from modelops.controller.smoke import PodTarget, SmokeRunner
+from modelops.controller.tracing import ReconcileTracer
 from modelops.k8s import writes
 from modelops.k8s.client import ApiClient
 from modelops.policies.analysis import Figures
@@ -115,6 +117,7 @@ class Context:
     routes: MutableMapping[Key, RouteTracks | None] = field(default_factory=dict)
     # The served name of each ModelDeployment, as last reconciled (telemetry is by name).
     served_names: MutableMapping[Key, str] = field(default_factory=dict)
+    tracer: ReconcileTracer = field(default_factory=lambda: ReconcileTracer(None))
     # Our last status write per object, until the cache shows it: (uid, resourceVersion,
     # status). Comparing with the stale cached status would patch again and post the same
     # Events twice, and a rollout would decide on a step it already left.
@@ -164,9 +167,16 @@ async def reconcile(key: Key, ctx: Context) -> float | None:
         return None
 
     ctx.served_names[key] = md.served_name
-    gathered = await gather(ctx, key, md, body)
-    decided = plan(gathered)
-    failures = await execute(ctx, body, decided)
+    started = time.time_ns()
+    decided = None
+    try:
+        gathered = await gather(ctx, key, md, body)
+        decided = plan(gathered)
+        failures = await execute(ctx, body, decided)
+    except Exception as error:
+        ctx.tracer.record(key, decided, started, error=f"{type(error).__name__}: {error}")
+        raise
+    ctx.tracer.record(key, decided, started, error="; ".join(failures) or None)
     namespace, name = key
     log.info(
         "reconciled %s/%s: %s, %d applied, %d scaled%s",

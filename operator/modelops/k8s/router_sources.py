@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,34 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
 SECRET_REFRESH_SECONDS = 30.0
+
+
+async def _with_ticks(
+    events: AsyncIterable[tuple[str, Any]], seconds: float
+) -> AsyncGenerator[tuple[str, Any], None]:
+    """`events`, plus ("TICK", None) after every `seconds` without one.
+
+    The pending next event is awaited across ticks, never cancelled: cancelling an async
+    generator's `__anext__` (as `asyncio.wait_for` does on its timeout) finishes the generator,
+    and the watch then ended for good after the first quiet period."""
+    iterator = events.__aiter__()
+    pending: asyncio.Future[tuple[str, Any]] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=seconds)
+            if not done:
+                yield "TICK", None
+                continue
+            finished, pending = pending, None
+            try:
+                yield finished.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 class KubernetesConfigSource:
@@ -69,30 +97,17 @@ class KubernetesConfigSource:
                     fields=fields,
                     resource_version=listing.resourceVersion,
                 )
-                iterator = watch.__aiter__()
-                try:
-                    while True:
-                        try:
-                            event, config_map = await asyncio.wait_for(
-                                iterator.__anext__(), SECRET_REFRESH_SECONDS
+                ticking = _with_ticks(watch, SECRET_REFRESH_SECONDS)
+                async with contextlib.aclosing(ticking) as events:
+                    async for event, config_map in events:
+                        if event != "TICK":
+                            text = (
+                                ""
+                                if event == "DELETED"
+                                else (config_map.data or {}).get(CONFIGMAP_KEY, "")
                             )
-                        except (TimeoutError, StopAsyncIteration):
-                            # The timeout's cancellation ends the watch's generator (waiting on
-                            # it again raised StopAsyncIteration, which ended this follower for
-                            # good), and the API server ends watches too: list again, which
-                            # also yields the text for the Secret's keys to be re-read.
-                            break
-                        text = (
-                            ""
-                            if event == "DELETED"
-                            else (config_map.data or {}).get(CONFIGMAP_KEY, "")
-                        )
                         yield text
-                finally:
-                    closing = getattr(iterator, "aclose", None)
-                    if closing is not None:
-                        with contextlib.suppress(Exception):
-                            await closing()
+                # The API server ended the watch (its timeout): list and watch again.
             except asyncio.CancelledError:
                 raise
             except Exception as error:

@@ -11,7 +11,9 @@ sends a byte open for good. `HardenedProtocol` adds, per connection:
 * a bound on open connections: over it, the oldest idle connection is closed to make room; when
   none is idle, the new connection's request is answered 503 with `Retry-After` and closed;
 * a client that disconnects before its answer is complete cancels its request (so a
-  non-streaming request stops its upstream call at once, not at its timeout).
+  non-streaming request stops its upstream call at once, not at its timeout), unless the app
+  is waiting in receive() at that moment: then it hears of the disconnect itself and does its
+  own accounting (the router's streaming path counts a 499).
 
 Everything else (parsing, flow control, the ASGI cycle) is uvicorn's, so the cost per request
 is a few attribute updates and one timer (measured in the overhead benchmark).
@@ -112,7 +114,10 @@ class HardenedProtocol(HttpToolsProtocol):
         self._disarm()
         cycle, task, gone = self.cycle, self._task, self._gone
         answering = cycle is not None and not cycle.response_complete
-        if answering and gone is not None and task is not None and not task.done():
+        # An app waiting in receive() hears of the disconnect itself (and accounts for it, as
+        # the router's streaming path does); any other is cancelled.
+        listening = gone is not None and gone.receiving > 0
+        if answering and gone is not None and not listening and task and not task.done():
             gone.value = True
             task.cancel()
         super().connection_lost(exc)
@@ -259,20 +264,29 @@ class HardenedProtocol(HttpToolsProtocol):
 
 
 class _Gone:
-    """Set when the request's task is cancelled because its client disconnected."""
+    """Whether the request's task was cancelled because its client disconnected, and how many
+    receive() calls of the app are waiting (those learn of a disconnect without help)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("receiving", "value")
 
     def __init__(self) -> None:
         self.value = False
+        self.receiving = 0
 
 
 def _swallow_client_gone(app: ASGIApp, gone: _Gone) -> ASGIApp:
     """A request cancelled because its client left ends quietly (uvicorn would log it)."""
 
     async def run(scope: Any, receive: Any, send: Any) -> None:
+        async def watched_receive() -> Any:
+            gone.receiving += 1
+            try:
+                return await receive()
+            finally:
+                gone.receiving -= 1
+
         try:
-            await app(scope, receive, send)
+            await app(scope, watched_receive, send)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not gone.value or task is None:

@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelops.otel import otlp_provider
+
 OPERATION_NAMES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
 ATTR_TTFT = "gen_ai.server.time_to_first_token"  # seconds, as the semconv metric of that name
 DEFAULT_SERVICE = "modelops-router"
@@ -34,16 +36,6 @@ DEFAULT_SERVICE = "modelops-router"
 _current: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar(
     "modelops_router_trace", default=None
 )
-
-
-def enabled_by(environ: Mapping[str, str]) -> bool:
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    wanted = {
-        environ.get("LLM_TRACE_EXPORTER", "").strip().lower(),
-        *(e.strip().lower() for e in environ.get("OTEL_TRACES_EXPORTER", "").split(",")),
-    }
-    return "otlp" in wanted
 
 
 class RequestTrace:
@@ -184,18 +176,7 @@ class Tracing:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Tracing:
-        env = os.environ if environ is None else environ
-        if not enabled_by(env):
-            return cls(None)
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        resource = Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE)})
-        provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_*
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        return cls(provider)
+        return cls(otlp_provider(os.environ if environ is None else environ, DEFAULT_SERVICE))
 
     @property
     def enabled(self) -> bool:

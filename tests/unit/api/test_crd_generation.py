@@ -171,6 +171,8 @@ def test_every_field_has_a_description_for_kubectl_explain() -> None:
     def walk(node: dict[str, Any], path: str) -> None:
         for name, child in (node.get("properties") or {}).items():
             where = f"{path}.{name}"
+            if where == ".metadata":
+                continue  # the API server forbids anything but `type` there
             if not child.get("description"):
                 missing.append(where)
             walk(child, where)

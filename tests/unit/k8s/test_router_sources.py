@@ -17,6 +17,7 @@ from modelops.api.router_config import (
     RouterConfigError,
     parse_router_config,
 )
+from modelops.k8s import router_sources
 from modelops.k8s.pods import PodInfo
 from modelops.k8s.router_sources import KubernetesEndpointSource, _with_secret_keys, endpoint_map
 from modelops.router.sources import Endpoint
@@ -335,51 +336,65 @@ def test_a_new_config_gets_its_endpoints_from_the_pods_already_seen() -> None:
     }
 
 
+# -- the ConfigMap watch survives quiet periods and a watch the API server ends -----------------
+
+
 class _Listing:
-    def __init__(self, text: str) -> None:
-        self.items = [ConfigMap(metadata=ObjectMeta(name="cfg"), data={"config.yaml": text})]
+    """What lightkube's client.list() returns: an async iterable with a resourceVersion."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
         self.resourceVersion = "1"
 
-    async def __aiter__(self) -> Any:
-        for item in self.items:
-            yield item
+    def __aiter__(self) -> Any:
+        async def each() -> Any:
+            for item in self._items:
+                yield item
+
+        return each()
 
 
-class _QuietThenChangingClient:
-    """A ConfigMap that stays quiet past the refresh interval, then changes."""
+class _FakeClient:
+    """A stand-in for lightkube's AsyncClient: the ConfigMap is listed as `texts[0]`; each
+    watch waits for an event put in `events` (None ends that watch, as the API server does)."""
 
-    def __init__(self) -> None:
-        self.text = "models: {}\n"
-        self.events: asyncio.Queue[tuple[str, ConfigMap]] = asyncio.Queue()
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.events: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         self.lists = 0
 
     def list(self, *args: Any, **kwargs: Any) -> _Listing:
         self.lists += 1
-        return _Listing(self.text)
+        return _Listing([ConfigMap(data={"config.yaml": self.first})])
 
     async def watch(self, *args: Any, **kwargs: Any) -> Any:
-        while True:
-            yield await self.events.get()
+        while (item := await self.events.get()) is not None:
+            event, text = item
+            yield event, ConfigMap(data={"config.yaml": text})
 
 
-async def test_the_config_watch_survives_a_quiet_refresh_interval(
+async def test_config_watch_survives_quiet_periods_and_relists_after_the_watch_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from modelops.k8s import router_sources
-
-    monkeypatch.setattr(router_sources, "SECRET_REFRESH_SECONDS", 0.05)
-    client = _QuietThenChangingClient()
-    source = router_sources.KubernetesConfigSource("ns", "cfg")
-    texts = source._texts(client)  # type: ignore[arg-type]
-    assert await anext(texts) == "models: {}\n"
-    assert await asyncio.wait_for(anext(texts), 2) == "models: {}\n"  # the quiet refresh
-    assert await asyncio.wait_for(anext(texts), 2) == "models: {}\n"  # and another one
-    changed = "models: {a: {engine: vllm}}\n"
-    client.text = changed
-    client.events.put_nowait(
-        ("MODIFIED", ConfigMap(metadata=ObjectMeta(name="cfg"), data={"config.yaml": changed}))
-    )
-    seen = [await asyncio.wait_for(anext(texts), 2) for _ in range(2)]
-    assert changed in seen  # the change still arrives after quiet intervals
-    assert client.lists >= 3
-    await texts.aclose()
+    monkeypatch.setattr(router_sources, "SECRET_REFRESH_SECONDS", 0.01)
+    client = _FakeClient("a")
+    texts = router_sources.KubernetesConfigSource("ns", "cfg")._texts(client)  # type: ignore[arg-type]
+    try:
+        assert await anext(texts) == "a"
+        # Quiet for many refresh periods: the same text comes again, the watch stays.
+        for _ in range(5):
+            assert await anext(texts) == "a"
+        await client.events.put(("MODIFIED", "b"))
+        seen = [await anext(texts) for _ in range(3)]
+        assert "b" in seen
+        assert seen[-1] == "b"
+        # The API server ends the watch: the source lists again and keeps following.
+        client.first = "c"
+        await client.events.put(None)
+        seen = [await anext(texts) for _ in range(3)]
+        assert "c" in seen
+        assert client.lists == 2
+        await client.events.put(("MODIFIED", "d"))
+        assert "d" in [await anext(texts) for _ in range(3)]
+    finally:
+        await texts.aclose()

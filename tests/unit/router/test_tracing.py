@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
+from modelops import otel
 from modelops.router import tracing
 
 
@@ -24,7 +25,7 @@ from modelops.router import tracing
     ],
 )
 def test_tracing_is_off_unless_asked_for(environ: dict[str, str], enabled: bool) -> None:
-    assert tracing.enabled_by(environ) is enabled
+    assert otel.enabled_by(environ) is enabled
     assert tracing.Tracing.from_env(environ).enabled is enabled
 
 
