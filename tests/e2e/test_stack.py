@@ -216,7 +216,9 @@ def test_task_routing_follows_the_chain_and_falls_back(
 
 
 def set_env(cluster: ClusterHandle, namespace: str, model: str, env: list[dict[str, str]]) -> None:
-    patch = {"spec": {"env": env}}
+    """Replace the serving pods in place (strategy Recreate): a canary rollout would keep the
+    healthy stable serving, and the model would never become unhealthy."""
+    patch = {"spec": {"env": env, "rollout": {"strategy": "Recreate"}}}
     cluster.kubectl("patch", "md", model, "-n", namespace, "--type=merge", "-p", json.dumps(patch))
 
 
