@@ -147,10 +147,8 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def bad_rollout(
-    cluster: localcluster.Cluster, router: str, rate: float, minimum: int
-) -> dict[str, float]:
-    name = "bench-bad"
+def deploy(cluster: localcluster.Cluster, router: str, name: str, minimum: int) -> None:
+    """The model Ready and served by the router, before its rollout."""
     cluster.kubectl("apply", "--server-side", "-f", "-", input=manifest(name, minimum, []))
     cluster.kubectl(
         "wait", "-n", NAMESPACE, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
@@ -158,6 +156,13 @@ def bad_rollout(
     wait(
         lambda: http_json(f"{router}/status")["models"].get(name, {}).get("available"), 60, "router"
     )
+
+
+def bad_rollout(
+    cluster: localcluster.Cluster, router: str, rate: float, minimum: int
+) -> dict[str, float]:
+    name = "bench-bad"
+    deploy(cluster, router, name, minimum)
     with Load(router, name, rate, 180) as load:
         time.sleep(2)
         bad = manifest(name, minimum, [{"name": "MODELOPS_SIM_ERROR_RATE", "value": "0.3"}])
@@ -190,13 +195,7 @@ def good_rollout(
     cluster: localcluster.Cluster, router: str, rate: float, minimum: int
 ) -> dict[str, float]:
     name = "bench-good"
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=manifest(name, minimum, []))
-    cluster.kubectl(
-        "wait", "-n", NAMESPACE, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
-    )
-    wait(
-        lambda: http_json(f"{router}/status")["models"].get(name, {}).get("available"), 60, "router"
-    )
+    deploy(cluster, router, name, minimum)
     old = status_of(cluster, name)["stable"]["revision"]
     with Load(router, name, rate, 300) as load:
         time.sleep(2)
