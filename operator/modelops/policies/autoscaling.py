@@ -314,24 +314,6 @@ def remember(
     return (*(s for s in history if start < s.at < sample.at), sample)
 
 
-def split_replicas(total: int, canary_weight: int) -> tuple[int, int]:
-    """(stable, canary) replicas for a rollout at `canary_weight` percent.
-
-    Proportional to the weight, rounded half up; the canary gets at least 1 while its weight is
-    above 0 and stable keeps 1 below weight 100; with total 1 the pair is (1, 1).
-    """
-    if total <= 0:
-        return 0, 0
-    if canary_weight <= 0:
-        return total, 0
-    if canary_weight >= 100:
-        return 0, total
-    if total == 1:
-        return 1, 1  # both slots need a pod: one more than asked for, only during the rollout
-    canary = min(total - 1, max(1, math.floor(total * canary_weight / 100 + 0.5)))
-    return total - canary, canary
-
-
 def current_replicas(spec_replicas: int, status: ModelDeploymentStatus | None) -> int:
     """The count the autoscaler starts from: its last decision, else the manual spec.replicas."""
     if status is not None and status.desired_replicas is not None:

@@ -160,6 +160,7 @@ def plan(gathered: Gathered) -> Plan:
             figures=gathered.figures,
             smoke=gathered.smoke,
             commands=commands(md, canary.revision if canary else None),
+            split=scaling is not None,
         )
     )
 

@@ -97,6 +97,8 @@ class RolloutInputs:
     figures: Figures | None = None
     smoke: SmokeVerdict | None = None
     commands: Commands = field(default_factory=Commands)
+    # The total is the autoscaler's (the load's): split it over the slots by the weight.
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
     phase = canary.phase
 
     if phase == "Starting":
-        target = _canary_replicas(inputs, canary, steps)
+        target = _slot_sizes(inputs, canary, steps)[1]
         if view.ready_of(canary.revision) >= target:
             if rollout.smoke_test is None or rollout.smoke_test.enabled:
                 nxt = canary.model_copy(update={"phase": "SmokeTesting", "step_started_at": now})
@@ -530,16 +532,54 @@ def _roll_back(
 # -- rendering a state into replicas, tracks and conditions ---------------------------------
 
 
-def _canary_replicas(
+def split_replicas(total: int, canary_weight: int) -> tuple[int, int]:
+    """(stable, canary) replicas for a rollout at `canary_weight` percent.
+
+    Proportional to the weight, rounded half up; the canary gets at least 1 while its weight is
+    above 0 and stable keeps 1 below weight 100; with total 1 the pair is (1, 1).
+    """
+    if total <= 0:
+        return 0, 0
+    if canary_weight <= 0:
+        return total, 0
+    if canary_weight >= 100:
+        return 0, total
+    if total == 1:
+        return 1, 1  # both slots need a pod: one more than asked for, only during the rollout
+    canary = min(total - 1, max(1, math.floor(total * canary_weight / 100 + 0.5)))
+    return total - canary, canary
+
+
+def _slot_sizes(
     inputs: RolloutInputs, canary: CanaryStatus, steps: tuple[RolloutStep, ...]
-) -> int:
-    if canary.phase in ("Promoting", "Draining") and canary.capacity == "Surge":
-        return max(1, inputs.total)
+) -> tuple[int, int]:
+    """(stable, canary) replicas while a rollout runs.
+
+    A fixed count (spec.replicas) keeps the stable whole beside a canary of the weight's share
+    (Surge) or gives the canary the GPUs the stable gives up (Reuse). An autoscaled count is the
+    load's: it is split by the weight, so neither slot is sized for traffic it does not get;
+    the stable keeps at least one replica until the canary is promoted and, with spare GPUs
+    (Surge), gives a replica up only when a canary replica is ready to take its share.
+    """
+    total = inputs.total
     weight = canary.weight or steps[0].weight
-    wanted = share(inputs.total, weight)
-    if canary.capacity == "Reuse":
-        return max(1, min(wanted, inputs.total - 1))
-    return wanted
+    surge = canary.capacity == "Surge"
+    filling = canary.phase in ("Promoting", "Draining") or weight >= 100
+    if inputs.split:
+        sized = max(1, total)
+        stable, canary_count = split_replicas(sized, min(weight, 99))
+        if not surge:
+            return stable, canary_count
+        ready = inputs.slots.get(canary.slot, SlotView()).ready_of(canary.revision)
+        stable = min(sized, max(stable, sized - ready))
+        return stable, sized if filling else canary_count
+    if surge and canary.phase in ("Promoting", "Draining"):
+        return max(1, total), max(1, total)
+    wanted = share(total, weight)
+    if canary.capacity == "Reuse":  # the canary holds GPUs the stable gave up
+        canary_count = max(1, min(wanted, total - 1))
+        return max(1, total - canary_count), canary_count
+    return max(1, total), wanted
 
 
 def _steady(
@@ -598,11 +638,7 @@ def _render(
     recheck: float | None = None,
 ) -> RolloutDecision:
     steps = steps_of(inputs.rollout)
-    canary_count = _canary_replicas(inputs, canary, steps)
-    if canary.capacity == "Reuse":  # the canary holds GPUs the stable gave up
-        stable_count = max(1, inputs.total - canary_count)
-    else:
-        stable_count = max(1, inputs.total)
+    stable_count, canary_count = _slot_sizes(inputs, canary, steps)
     replicas = {stable.slot: stable_count, canary.slot: canary_count}
     phase = canary.phase
     if phase in ("Starting", "SmokeTesting"):
@@ -673,7 +709,7 @@ def _progress_message(inputs: RolloutInputs, canary: CanaryStatus) -> str:
     view = inputs.slots.get(canary.slot, SlotView())
     head = f"revision {canary.revision} on slot {canary.slot}"
     if canary.phase == "Starting":
-        wanted = _canary_replicas(inputs, canary, steps)
+        wanted = _slot_sizes(inputs, canary, steps)[1]
         text = f"{head}: starting, {view.ready_of(canary.revision)}/{wanted} ready"
         return f"{text}; {view.unschedulable}" if view.unschedulable else text
     if canary.phase == "SmokeTesting":

@@ -22,7 +22,6 @@ from modelops.policies.autoscaling import (
     current_replicas,
     decide_replicas,
     remember,
-    split_replicas,
 )
 from modelops.policies.observed import PodObservation
 
@@ -334,27 +333,6 @@ def test_remember_keeps_only_what_the_windows_need() -> None:
     again = remember(history, LoadSample(history[-1].at, router_in_flight=2), autoscaling)
     assert len(again) == len(history)
     assert again[-1].router_in_flight == 2
-
-
-SPLITS = [
-    # (total, canary weight, (stable, canary))
-    (10, 0, (10, 0)),
-    (10, 10, (9, 1)),
-    (10, 25, (7, 3)),  # 2.5 rounds half up
-    (10, 50, (5, 5)),
-    (10, 100, (0, 10)),
-    (4, 10, (3, 1)),  # 0.4 would round to 0: the canary gets at least 1
-    (2, 90, (1, 1)),  # stable keeps 1 below weight 100
-    (3, 90, (1, 2)),
-    (1, 10, (1, 1)),  # total 1: both slots need one
-    (0, 50, (0, 0)),
-    (7, 33, (5, 2)),
-]
-
-
-@pytest.mark.parametrize(("total", "weight", "expected"), SPLITS)
-def test_split_replicas(total: int, weight: int, expected: tuple[int, int]) -> None:
-    assert split_replicas(total, weight) == expected
 
 
 def test_current_replicas_is_the_last_decision_else_the_spec() -> None:

@@ -20,6 +20,7 @@ from modelops.policies.rollout import (
     pause_seconds,
     rollout_hash,
     share,
+    split_replicas,
 )
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
@@ -380,6 +381,84 @@ def test_the_weights_follow_the_steps_and_the_replicas_the_weights() -> None:
         inputs(total=4, canary=canary("Progressing", 1, capacity="Reuse"), slots=RUNNING)
     )
     assert reuse.replicas == {"blue": 2, "green": 2}
+
+
+SPLITS = [
+    # (total, canary weight, (stable, canary))
+    (10, 0, (10, 0)),
+    (10, 10, (9, 1)),
+    (10, 25, (7, 3)),  # 2.5 rounds half up
+    (10, 50, (5, 5)),
+    (10, 100, (0, 10)),
+    (4, 10, (3, 1)),  # 0.4 would round to 0: the canary gets at least 1
+    (2, 90, (1, 1)),  # stable keeps 1 below weight 100
+    (3, 90, (1, 2)),
+    (1, 10, (1, 1)),  # total 1: both slots need one
+    (0, 50, (0, 0)),
+    (7, 33, (5, 2)),
+]
+
+
+@pytest.mark.parametrize(("total", "weight", "expected"), SPLITS)
+def test_split_replicas(total: int, weight: int, expected: tuple[int, int]) -> None:
+    assert split_replicas(total, weight) == expected
+
+
+SPLIT_SIZES = [
+    # (autoscaled total, phase, step, canary replicas ready, capacity, (stable, canary))
+    (4, "Starting", 0, 0, "Surge", (4, 1)),  # no traffic moved yet: the stable keeps all
+    (4, "Progressing", 0, 1, "Surge", (3, 1)),  # 10 %: at least one canary replica
+    (8, "Progressing", 1, 0, "Surge", (8, 4)),  # 50 %, canary pods starting: stable keeps all
+    (8, "Progressing", 1, 2, "Surge", (6, 4)),  # ... gives up one per ready canary replica
+    (8, "Progressing", 1, 4, "Surge", (4, 4)),  # ... down to its share
+    (10, "Progressing", 1, 9, "Surge", (5, 5)),  # never below its share
+    (1, "Progressing", 1, 1, "Surge", (1, 1)),  # total 1: both slots need one
+    (6, "Promoting", 2, 3, "Surge", (3, 6)),  # the canary fills; stable yields as it does
+    (6, "Promoting", 2, 6, "Surge", (1, 6)),  # stable keeps 1 until promoted
+    (4, "Progressing", 1, 0, "Reuse", (2, 2)),  # no spare GPU: split at once
+]
+
+
+@pytest.mark.parametrize(("total", "phase", "step", "ready", "capacity", "expected"), SPLIT_SIZES)
+def test_an_autoscaled_total_is_split_by_the_weight(
+    total: int, phase: str, step: int, ready: int, capacity: str, expected: tuple[int, int]
+) -> None:
+    slots = {"blue": view(OLD, 4), "green": view(NEW, ready)}
+    state = canary(phase, step, capacity=capacity)
+    decision = decide(inputs(total=total, canary=state, slots=slots, split=True))
+    assert (decision.replicas["blue"], decision.replicas["green"]) == expected
+
+
+def test_a_load_step_during_a_rollout_grows_both_slots_by_the_weight() -> None:
+    before = decide(inputs(total=4, canary=canary("Progressing", 1), slots=RUNNING, split=True))
+    slots = {"blue": view(OLD, 2), "green": view(NEW, 2)}
+    after = decide(inputs(total=8, canary=canary("Progressing", 1), slots=slots, split=True))
+    assert weights(before) == weights(after) == {"stable": 50, "canary": 50}
+    assert (before.replicas["blue"], before.replicas["green"]) == (3, 2)  # 1 canary ready of 2
+    assert (after.replicas["blue"], after.replicas["green"]) == (6, 4)  # 2 ready of 4
+    done = decide(
+        inputs(
+            total=8,
+            canary=canary("Progressing", 1),
+            slots={"blue": view(OLD, 6), "green": view(NEW, 4)},
+            split=True,
+        )
+    )
+    assert (done.replicas["blue"], done.replicas["green"]) == (4, 4)
+
+
+def test_a_rollback_gives_an_autoscaled_stable_the_whole_count() -> None:
+    decision = decide(
+        inputs(
+            total=6,
+            canary=canary("Progressing", 0),
+            slots={"blue": view(OLD, 5), "green": view(NEW, 1)},
+            figures=figures(25, errors=20),
+            split=True,
+        )
+    )
+    assert decision.canary is None
+    assert decision.replicas == {"blue": 6, "green": 0}
 
 
 def test_the_last_step_passing_promotes() -> None:
