@@ -222,6 +222,12 @@ def plan(gathered: Gathered) -> Plan:
     status = _with_routed(status, md, gathered.routing_problems, gathered.now)
     rollout_events = tuple(_planned(event) for event in decision.events)
     status_events = tuple(_from_transition(t) for t in transitions(previous, status))
+    if scaling is not None and scaling.changed:
+        # As HPA's SuccessfulRescale: why the count moved, posted with the status that says so.
+        up = scaling.desired_replicas > scaling.previous_replicas
+        status_events += (
+            PlannedEvent("Normal", "ScaledUp" if up else "ScaledDown", scaling.reason),
+        )
     recheck = decision.recheck_after
     if status.phase != "Ready" and recheck is None:
         recheck = NOT_READY_RECHECK_SECONDS
