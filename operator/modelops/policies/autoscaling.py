@@ -11,8 +11,9 @@ Scale-up looks at a short window (the mean over `scaleUp.windowSeconds`), option
 to hold for `scaleUp.stabilizationWindowSeconds`; scale-down also at a longer window, and
 removes replicas only when every recommendation (of either window) of
 `scaleDown.stabilizationWindowSeconds` was lower, going to the highest of them. That asymmetry
-is what keeps noisy load from flapping the count. Both directions are bounded by a step per
-interval, then by min/max.
+is what keeps noisy load from flapping the count. The count moves at most once per interval
+(decisions come more often: telemetry pokes the reconcile when the load changes), by at most
+the direction's step, then it is bounded by min/max.
 
 A sample in which a pod could not be read is not "zero load": it may still raise the count (the
 load is at least what was read) but never lowers it. Without a recent sample the count holds.
@@ -230,12 +231,16 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
         down = _scale_down_recommendation(inputs, needs)
         proposal, why = (down, "load fell") if down < current else (current, "")
 
-    # Step limits on load-driven moves; the bounds themselves apply at once.
+    # Step limits on load-driven moves, one move per interval (the reconcile also runs when
+    # telemetry pokes it, every second under changing load); the bounds apply at once.
     stepped = proposal
     if proposal > current:
         stepped = min(proposal, current + spec.scale_up.max_step)
     elif proposal < current:
         stepped = max(proposal, current - spec.scale_down.max_step)
+    last = memory.last_scale_time
+    if not waking and last is not None and (now - last).total_seconds() < interval:
+        stepped = current
     floor = spec.min_replicas
     if floor == 0 and current > 0 and not may_sleep:
         floor = 1  # only the idle timer takes the last replica

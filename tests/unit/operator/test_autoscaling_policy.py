@@ -3,6 +3,7 @@ through `remember()` and `decide_replicas()`, and the replica changes it must ca
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +149,35 @@ def test_step_up_reaches_the_needed_count_within_two_intervals() -> None:
     changes, _ = simulate([8] * 20 + [40] * 5, spec(), 1)
     assert changes[-1] == (21, 5)
     assert changes[0][0] >= 20
+
+
+def poked(loads: Sequence[float], autoscaling: Autoscaling, start: int) -> list[tuple[int, int]]:
+    """As the operator runs it: a sample every second and a decision after each (telemetry
+    pokes the reconcile when the load changes); returns the (second, new count) changes."""
+    current, memory, history = start, None, ()
+    changes: list[tuple[int, int]] = []
+    for second, load in enumerate(loads):
+        now = T0 + timedelta(seconds=second)
+        history = remember(history, LoadSample(now, router_in_flight=load), autoscaling)
+        decision = decide_replicas(
+            AutoscalerInput(autoscaling, "ollama", current, history, memory, now)
+        )
+        if decision.desired_replicas != current:
+            changes.append((second, decision.desired_replicas))
+        current, memory = decision.desired_replicas, decision.memory
+    return changes
+
+
+def test_decisions_every_second_move_the_count_once_per_interval() -> None:
+    # 1 replica's worth for 100 s, then 4 (target 8) from second 100: the 10 s mean asks for
+    # 2 at once, for 3 five seconds on and for 4 when the window is full, two intervals on.
+    up = poked([8] * 100 + [32] * 30, spec(), 1)
+    assert up == [(100, 2), (105, 3), (110, 4)]
+    # And down with no stabilization: one replica (maxStep 1) per interval, not per second.
+    down = poked([32] * 100 + [0] * 80, spec(scaleDown={"stabilizationWindowSeconds": 0}), 4)
+    seconds = [second for second, _ in down]
+    assert [count for _, count in down] == [3, 2, 1]
+    assert all(b - a >= 5 for a, b in itertools.pairwise(seconds))
 
 
 def test_bounds_say_so_in_scaling_limited() -> None:
