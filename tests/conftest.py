@@ -94,8 +94,11 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
 
 REPO = Path(__file__).resolve().parent.parent
 # Short health windows so demotion and recovery fit in a test.
+# holdSeconds: a model at zero must wake within 45 s here (the e2e test of a hold that runs out
+# waits that long).
 ROUTER_SETTINGS = """\
 demotionWindowSeconds: 3
+holdSeconds: 45
 healthCheck: {intervalSeconds: 0.5, timeoutSeconds: 1, passiveFailureThreshold: 2}
 """
 

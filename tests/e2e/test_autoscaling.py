@@ -14,10 +14,9 @@ benchmark's business, here the counts are waited for (bounded) and changes are c
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -57,32 +56,47 @@ def condition(md: dict[str, Any], type_: str) -> dict[str, Any]:
     return {}
 
 
-@contextmanager
-def concurrent_load(router: RouterProcess, model: str, workers: int) -> Iterator[list[str]]:
-    """`workers` clients, each sending one request after the other (so about `workers` in
-    flight), for at most 5 minutes; yields the list of errors the clients saw."""
-    stop = threading.Event()
-    errors: list[str] = []
-    deadline = time.monotonic() + 300
-    client = openai.OpenAI(base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=60)
+class Load:
+    """Closed-loop clients through the router: up to `workers`, of which the first `level`
+    send one request after the other (so about `level` in flight), for at most `seconds`;
+    `errors` lists every failure a client saw."""
 
-    def work() -> None:
-        while not stop.is_set() and time.monotonic() < deadline:
+    def __init__(self, router: RouterProcess, model: str, workers: int, seconds: float = 300):
+        self.level = workers
+        self.errors: list[str] = []
+        self.answered = 0
+        self._model = model
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + seconds
+        self._client = openai.OpenAI(
+            base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=60
+        )
+        self._threads = [
+            threading.Thread(target=self._work, args=(index,), daemon=True)
+            for index in range(workers)
+        ]
+
+    def _work(self, index: int) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            if index >= self.level:
+                self._stop.wait(0.1)
+                continue
             try:
-                client.chat.completions.create(model=model, messages=ASK, max_tokens=20)
+                self._client.chat.completions.create(model=self._model, messages=ASK, max_tokens=20)
+                self.answered += 1
             except Exception as error:  # every failure the client sees is a finding
-                errors.append(f"{type(error).__name__}: {error}")
+                self.errors.append(f"{type(error).__name__}: {error}")
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield errors
-    finally:
-        stop.set()
-        for thread in threads:
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
             thread.join(timeout=90)
-        client.close()
+        self._client.close()
 
 
 class Watcher:
@@ -150,7 +164,7 @@ def test_an_ollama_model_scales_on_the_routers_in_flight_count(
     assert desired(cluster, namespace, name) == 1
 
     with Watcher(cluster, namespace, name) as watcher:
-        with concurrent_load(router, name, workers=12) as errors:
+        with Load(router, name, workers=12) as load:
             # 12 in flight / 4 per replica: 3 replicas.
             wait_until(
                 lambda: desired(cluster, namespace, name) == 3,
@@ -168,7 +182,7 @@ def test_an_ollama_model_scales_on_the_routers_in_flight_count(
             while time.monotonic() < steady_until:
                 assert desired(cluster, namespace, name) == 3
                 time.sleep(1)
-        assert errors == []
+        assert load.errors == []
         # The load stopped: back to 1 after the (shortened) stabilization delay.
         wait_until(
             lambda: desired(cluster, namespace, name) == 1,
@@ -225,7 +239,7 @@ def test_a_vllm_model_short_of_gpus_reports_scaling_limited_and_stops_growing(
     )
     generation = stored(cluster, namespace, name)["metadata"]["generation"]
 
-    with concurrent_load(router, name, workers=12) as errors:
+    with Load(router, name, workers=12) as load:
         # 12 in flight / 2 per replica: 6 replicas of 4 GPUs, but one 8-GPU node holds 2.
         limited = wait_until(
             lambda: (
@@ -252,5 +266,182 @@ def test_a_vllm_model_short_of_gpus_reports_scaling_limited_and_stops_growing(
         while time.monotonic() < until:
             assert desired(cluster, namespace, name) <= ceiling
             time.sleep(1)
-    assert errors == []
+    assert load.errors == []
     assert stored(cluster, namespace, name)["metadata"]["generation"] == generation
+
+
+def scale_events(cluster: ClusterHandle, namespace: str, name: str) -> list[str]:
+    """The model's ScaledUp/ScaledDown Event messages, oldest first."""
+    result = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind=ModelDeployment", "-o", "json",
+    )  # fmt: skip
+    items = json.loads(result.stdout)["items"]
+    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return [e["message"] for e in items if e["reason"] in ("ScaledUp", "ScaledDown")]
+
+
+def test_a_vllm_model_scales_on_its_queue_holds_under_noise_and_comes_back_down(
+    cluster: ClusterHandle, operator: OperatorProcess, router: RouterProcess, namespace: str
+) -> None:
+    name = "queued-model"
+    interval = 5
+    apply(
+        cluster,
+        namespace,
+        name,
+        {
+            "engine": "vllm",
+            "model": "org/queued-model",
+            "resources": {"gpus": 1},
+            # 2 s a request, 4 at once per pod: more queue (vllm:num_requests_waiting).
+            "env": [*SLOW, {"name": "MODELOPS_SIM_MAX_CONCURRENCY", "value": "4"}],
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 1,
+                "maxReplicas": 6,
+                "targetInFlight": 4,
+                "intervalSeconds": interval,
+                "scaleDown": {"windowSeconds": 10, "stabilizationWindowSeconds": 30},
+            },
+        },
+    )
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
+    )
+    wait_until(
+        lambda: router.status()["models"].get(name, {}).get("available"),
+        timeout=60,
+        what="router serving the model",
+    )
+    generation = stored(cluster, namespace, name)["metadata"]["generation"]
+    assert desired(cluster, namespace, name) == 1
+    noise = random.Random(10)
+
+    with Watcher(cluster, namespace, name) as watcher:
+        with Load(router, name, workers=12) as load:
+            # The step: 12 in flight on one pod (4 running, 8 waiting) / 4 per replica: 3.
+            stepped = time.monotonic()
+            wait_until(
+                lambda: desired(cluster, namespace, name) == 3,
+                timeout=90,
+                what="3 replicas asked for",
+            )
+            reaction = time.monotonic() - stepped
+            ups = scale_events(cluster, namespace, name)
+            reached = list(watcher.seen)
+            wait_until(
+                lambda: stored(cluster, namespace, name)["status"].get("readyReplicas") == 3,
+                timeout=120,
+                what="3 replicas ready",
+            )
+            # Two minutes of noisy load: 9 to 12 clients, a new level every 5 s (still 3
+            # replicas' worth). Every change of the count is recorded by the watcher.
+            steady_from = len(watcher.seen)
+            until = time.monotonic() + 120
+            while time.monotonic() < until:
+                load.level = noise.randint(9, 12)
+                time.sleep(5)
+            during_noise = watcher.seen[steady_from:]
+        assert load.errors == []
+        assert load.answered > 100
+        stopped = time.monotonic()
+        wait_until(
+            lambda: desired(cluster, namespace, name) == 1,
+            timeout=150,
+            what="back to 1 replica",
+        )
+        settle = time.monotonic() - stopped
+        wait_until(lambda: watcher.seen[-1] == 1, timeout=10, what="the watcher's poll of it")
+
+    print(
+        f"\nvLLM step to 3 replicas asked for in {reaction:.1f}s ({reaction / interval:.1f} "
+        f"intervals) by {len(ups)} change(s): {ups}; {len(during_noise)} change(s) during 2 "
+        f"minutes of noise; back to 1 {settle:.0f}s after the load stopped"
+    )
+    # The step is reached in at most two moves (one per interval), and nothing moves during
+    # the noisy two minutes.
+    assert 1 <= len(ups) <= 2, ups
+    assert ups[-1].startswith(("scale up from 1 to 3", "scale up from 2 to 3")), ups
+    assert during_noise == [], watcher.seen
+    assert watcher.seen[: len(reached)] == reached
+    after = watcher.seen[len(reached) :]
+    assert max(watcher.seen) == 3
+    assert after == sorted(after, reverse=True), watcher.seen
+    md = stored(cluster, namespace, name)
+    assert md["metadata"]["generation"] == generation  # spec never written
+    assert md["status"]["autoscaler"]["load"] is not None
+
+
+def slot_replicas(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, int]:
+    """spec.replicas of the model's two slot Deployments."""
+    result = cluster.kubectl(
+        "get", "deployments", "-n", namespace, "-l", f"modelops.io/model={name}", "-o", "json"
+    )
+    return {
+        item["metadata"]["name"].removeprefix(f"{name}-"): int(item["spec"]["replicas"])
+        for item in json.loads(result.stdout)["items"]
+    }
+
+
+def test_a_load_step_during_a_canary_rollout_scales_both_slots_by_the_weight(
+    cluster: ClusterHandle, operator: OperatorProcess, router: RouterProcess, namespace: str
+) -> None:
+    name = "rolling-phi"
+    spec: dict[str, Any] = {
+        "engine": "ollama",
+        "model": "phi3:mini",
+        "resources": {"gpus": 0, "cpu": "1"},
+        "env": SLOW,
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": 1,
+            "maxReplicas": 8,
+            "targetInFlight": 4,
+            "scaleDown": {"windowSeconds": 10, "stabilizationWindowSeconds": 30},
+        },
+        # Held at 50 % until promoted.
+        "rollout": {
+            "steps": [{"weight": 50, "pause": "10m"}, {"weight": 100}],
+            "analysis": {"minRequests": 0},
+        },
+    }
+    apply(cluster, namespace, name, spec)
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
+    )
+    generation = stored(cluster, namespace, name)["metadata"]["generation"]
+    apply(cluster, namespace, name, {**spec, "env": [*SLOW, {"name": "V", "value": "2"}]})
+
+    def at_half() -> bool:
+        canary = stored(cluster, namespace, name).get("status", {}).get("canary") or {}
+        return canary.get("phase") == "Paused" or (
+            canary.get("phase") == "Progressing" and canary.get("weight") == 50
+        )
+
+    wait_until(at_half, timeout=120, what="the canary at 50 %")
+    canary_slot = stored(cluster, namespace, name)["status"]["canary"]["slot"]
+    stable_slot = "green" if canary_slot == "blue" else "blue"
+    # Idle: 1 replica in all, and each slot needs one.
+    assert slot_replicas(cluster, namespace, name) == {stable_slot: 1, canary_slot: 1}
+
+    with Load(router, name, workers=16) as load:
+        # 16 in flight / 4 per replica: 4 in all, split 2 + 2 at 50 %. The stable gives a
+        # replica up only as a canary replica becomes ready, so it passes through 3.
+        sizes = wait_until(
+            lambda: (
+                (found := slot_replicas(cluster, namespace, name))
+                == {stable_slot: 2, canary_slot: 2}
+                and found
+            ),
+            timeout=150,
+            what="both slots at 2 replicas",
+        )
+        md = stored(cluster, namespace, name)
+        assert md["status"]["desiredReplicas"] == 4
+        assert md["status"]["canary"]["weight"] == 50
+    assert load.errors == []
+    print(f"\nduring the rollout at 50 %: desired 4, slots {sizes}")
+    md = stored(cluster, namespace, name)
+    assert md["metadata"]["generation"] == generation + 1  # only our own apply changed spec
+    cluster.kubectl("delete", "-n", namespace, f"md/{name}", "--timeout=60s", timeout=70)

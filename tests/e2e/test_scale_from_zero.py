@@ -10,6 +10,7 @@ back to zero after scaleToZeroAfter. `spec` is never written (metadata.generatio
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,7 +29,11 @@ CLIENTS = 20
 
 
 def stored(cluster: ClusterHandle, namespace: str) -> dict[str, Any]:
-    result = cluster.kubectl("get", "-n", namespace, f"md/{MODEL}", "-o", "json")
+    return stored_named(cluster, namespace, MODEL)
+
+
+def stored_named(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, Any]:
+    result = cluster.kubectl("get", "-n", namespace, f"md/{name}", "-o", "json")
     return dict(json.loads(result.stdout))
 
 
@@ -124,6 +129,65 @@ def test_twenty_first_requests_wait_for_the_pod_and_all_get_answers(
     cluster.kubectl("delete", "-n", namespace, f"md/{MODEL}", "--timeout=60s", timeout=70)
     wait_until(
         lambda: MODEL not in operator.router_config().get("models", {}),
+        timeout=60,
+        what="the model gone from the router config",
+    )
+
+
+def test_a_hold_that_runs_out_answers_503_with_retry_after_in_the_clients_shape(
+    cluster: ClusterHandle, operator: OperatorProcess, router: RouterProcess, namespace: str
+) -> None:
+    """A model at zero whose pod cannot be placed (no node has its GPU): the request is held
+    for the router's holdSeconds (45 s in the test settings), then answered 503 with
+    Retry-After in OpenAI's error shape; meanwhile the model says ScalingLimited with the
+    scheduler's message."""
+    name = "unplaceable"
+    document = {
+        "apiVersion": "modelops.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "engine": "vllm",
+            "model": "org/unplaceable",
+            "replicas": 0,
+            "resources": {"gpus": 1, "gpuProduct": "NVIDIA-H100-80GB-HBM3"},
+            "autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 2},
+        },
+    }
+    cluster.kubectl(
+        "apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(document)
+    )
+    wait_until(lambda: name in router.status()["models"], timeout=60, what="router has the model")
+    client = openai.OpenAI(
+        base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=120
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(
+                model=name, messages=[{"role": "user", "content": "hello"}], max_tokens=8
+            )
+    finally:
+        client.close()
+    waited = time.monotonic() - started
+    error = caught.value
+    assert error.status_code == 503
+    assert int(error.response.headers["retry-after"]) > 0
+    body = error.response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["type"]
+    assert name in body["error"]["message"]
+    print(f"\nhold ran out after {waited:.1f}s: {body['error']['message']}")
+    limited = next(
+        c
+        for c in stored_named(cluster, namespace, name)["status"]["conditions"]
+        if c["type"] == "ScalingLimited"
+    )
+    assert (limited["status"], limited["reason"]) == ("True", "InsufficientCapacity")
+    assert "nvidia.com/gpu" in limited["message"] or "node" in limited["message"]
+    cluster.kubectl("delete", "-n", namespace, f"md/{name}", "--timeout=60s", timeout=70)
+    wait_until(
+        lambda: name not in operator.router_config().get("models", {}),
         timeout=60,
         what="the model gone from the router config",
     )
