@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from modelops.policies.autoscaling import LoadSample, PodLoad
-from modelops.telemetry.types import ModelLoad
-from modelops.telemetry.types import PodLoad as PodReadingInRound
+from modelops.policies.autoscaling import EngineGauges, LoadSample
+from modelops.telemetry.types import ModelLoad, PodLoad
 
 
 def load_samples(
     model_history: Sequence[ModelLoad],
-    pod_histories: Mapping[str, Sequence[PodReadingInRound]],
+    pod_histories: Mapping[str, Sequence[PodLoad]],
     ready_replicas: int,
 ) -> list[LoadSample]:
     """One sample per round of `model_history` (oldest first).
@@ -30,7 +29,7 @@ def load_samples(
     empty for Ollama, whose load is the routers' in-flight count alone. `ready_replicas`: the
     model's ready pods now (for vLLM, those of `pod_histories`).
     """
-    by_round: dict[str, dict[float, PodReadingInRound]] = {
+    by_round: dict[str, dict[float, PodLoad]] = {
         source: {reading.at: reading for reading in readings if reading.at is not None}
         for source, readings in pod_histories.items()
     }
@@ -38,14 +37,15 @@ def load_samples(
     for load in model_history:
         if load.at is None:
             continue
-        pods: list[PodLoad] = []
+        pods: list[EngineGauges] = []
         unreadable = 0
         for readings in by_round.values():
             reading = readings.get(load.at)
             if reading is None or reading.running is None or reading.waiting is None:
                 unreadable += 1  # no reading this round, or a failed one (error set)
                 continue
-            pods.append(PodLoad(reading.running, reading.waiting, reading.kv_cache_usage or 0.0))
+            kv_cache = reading.kv_cache_usage or 0.0
+            pods.append(EngineGauges(reading.running, reading.waiting, kv_cache))
         samples.append(
             LoadSample(
                 at=datetime.fromtimestamp(load.at, UTC),

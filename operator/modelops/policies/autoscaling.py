@@ -54,7 +54,7 @@ EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
-class PodLoad:
+class EngineGauges:
     """One ready vLLM pod's own gauges, as read from its /metrics."""
 
     running: float = 0.0
@@ -69,7 +69,7 @@ class LoadSample:
     at: datetime
     router_in_flight: float | None  # per-model in-flight, summed over routers; None: unread
     holding: float = 0.0  # requests the routers hold for lack of an endpoint
-    pods: tuple[PodLoad, ...] = ()  # ready vLLM pods that were read (empty for Ollama)
+    pods: tuple[EngineGauges, ...] = ()  # ready vLLM pods that were read (empty for Ollama)
     unreadable_pods: int = 0  # ready vLLM pods whose /metrics could not be read
     ready_replicas: int = 0
     # False when some router could not be read: router_in_flight is then a lower bound.

@@ -15,8 +15,8 @@ from modelops.api.spec import Autoscaling, Engine
 from modelops.api.status import AutoscalerStatus, ModelDeploymentStatus
 from modelops.policies.autoscaling import (
     AutoscalerInput,
+    EngineGauges,
     LoadSample,
-    PodLoad,
     ScalingDecision,
     autoscale,
     capacity_shortage,
@@ -238,7 +238,7 @@ def test_gpu_shortage_still_lets_the_count_fall() -> None:
     assert decide(history, 3, shortage=SHORTAGE).desired_replicas == 2
 
 
-VLLM_POD_BUSY = PodLoad(running=4, waiting=2, kv_cache=0.9)
+VLLM_POD_BUSY = EngineGauges(running=4, waiting=2, kv_cache=0.9)
 
 
 @pytest.mark.parametrize(
@@ -252,7 +252,7 @@ VLLM_POD_BUSY = PodLoad(running=4, waiting=2, kv_cache=0.9)
     ids=["in-flight", "kv-cache", "waiting", "in-flight-small-target"],
 )
 def test_vllm_signals_the_largest_wins(
-    fields: dict[str, Any], pods: tuple[PodLoad, ...], expected: int
+    fields: dict[str, Any], pods: tuple[EngineGauges, ...], expected: int
 ) -> None:
     history = steady(3, router_in_flight=3, pods=pods, ready_replicas=len(pods))
     assert decide(history, 2, engine="vllm", **fields).desired_replicas == expected
@@ -264,13 +264,13 @@ def test_vllm_signals_are_ignored_for_ollama() -> None:
 
 
 def test_router_count_wins_when_it_is_larger_than_the_engines() -> None:
-    history = steady(3, router_in_flight=40, pods=(PodLoad(running=1),), ready_replicas=1)
+    history = steady(3, router_in_flight=40, pods=(EngineGauges(running=1),), ready_replicas=1)
     assert decide(history, 1, engine="vllm").desired_replicas == 5
 
 
 def test_an_unreadable_pod_is_not_zero_load() -> None:
     # Three pods, one unreadable, the two read are idle: hold 3, never scale down on it.
-    idle = (PodLoad(),) * 2
+    idle = (EngineGauges(),) * 2
     history = steady(100, router_in_flight=0, pods=idle, unreadable_pods=1, ready_replicas=3)
     decision = decide(history, 3, engine="vllm")
     assert decision.desired_replicas == 3
@@ -279,7 +279,7 @@ def test_an_unreadable_pod_is_not_zero_load() -> None:
     history = steady(100, router_in_flight=0, pods=idle, ready_replicas=3)
     assert decide(history, 3, engine="vllm").desired_replicas == 3
     # Read in full, the same idleness scales down.
-    history = steady(100, router_in_flight=0, pods=(PodLoad(),) * 3, ready_replicas=3)
+    history = steady(100, router_in_flight=0, pods=(EngineGauges(),) * 3, ready_replicas=3)
     assert decide(history, 3, engine="vllm").desired_replicas == 2
 
 
@@ -292,7 +292,7 @@ def test_an_unreadable_router_holds_the_count() -> None:
 
 
 def test_but_an_unreadable_pod_does_not_stop_a_scale_up() -> None:
-    busy = (PodLoad(running=8, waiting=8),) * 2
+    busy = (EngineGauges(running=8, waiting=8),) * 2
     history = steady(3, router_in_flight=0, pods=busy, unreadable_pods=1, ready_replicas=3)
     assert decide(history, 3, engine="vllm").desired_replicas == 4
 

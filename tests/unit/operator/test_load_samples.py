@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from modelops.controller.load_samples import load_samples
-from modelops.policies.autoscaling import PodLoad
-from modelops.telemetry.types import ModelLoad
-from modelops.telemetry.types import PodLoad as PodReadingInRound
+from modelops.policies.autoscaling import EngineGauges
+from modelops.telemetry.types import ModelLoad, PodLoad
 
 T = 1_767_268_800.0  # 2026-01-01T12:00:00Z
 
@@ -22,18 +21,18 @@ def test_one_sample_per_round_with_each_pods_reading_of_that_round() -> None:
     history = [model_round(T, 3), model_round(T + 1, 5, holding=2)]
     pods = {
         "ns/a": [
-            PodReadingInRound("ns/a", T, 1, 0, 0.1),
-            PodReadingInRound("ns/a", T + 1, 2, 1, 0.4),
+            PodLoad("ns/a", T, 1, 0, 0.1),
+            PodLoad("ns/a", T + 1, 2, 1, 0.4),
         ],
-        "ns/b": [PodReadingInRound("ns/b", T + 1, 1, 1, None)],  # new pod: no reading at T
+        "ns/b": [PodLoad("ns/b", T + 1, 1, 1, None)],  # new pod: no reading at T
     }
     first, second = load_samples(history, pods, ready_replicas=2)
     assert first.at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     assert first.router_in_flight == 3
-    assert first.pods == (PodLoad(1, 0, 0.1),)
+    assert first.pods == (EngineGauges(1, 0, 0.1),)
     assert first.unreadable_pods == 1  # b had no reading in that round: not zero load
     assert not first.complete("vllm")
-    assert second.pods == (PodLoad(2, 1, 0.4), PodLoad(1, 1, 0.0))
+    assert second.pods == (EngineGauges(2, 1, 0.4), EngineGauges(1, 1, 0.0))
     assert second.holding == 2
     assert second.unreadable_pods == 0
     assert second.complete("vllm")
@@ -46,7 +45,7 @@ def test_failed_pod_reads_and_unknown_or_partial_router_counts_are_not_zero() ->
         model_round(T + 1, 4, unreadable={"router-1": "timed out"}),
         model_round(T + 2, 4),
     ]
-    pods = {"ns/a": [PodReadingInRound("ns/a", t, error="refused") for t in (T, T + 1, T + 2)]}
+    pods = {"ns/a": [PodLoad("ns/a", t, error="refused") for t in (T, T + 1, T + 2)]}
     unknown, partial, failed = load_samples(history, pods, ready_replicas=1)
     assert unknown.router_in_flight is None
     assert not unknown.complete("vllm")
