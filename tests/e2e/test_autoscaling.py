@@ -319,7 +319,7 @@ def test_a_vllm_model_scales_on_its_queue_holds_under_noise_and_comes_back_down(
     noise = random.Random(10)
 
     with Watcher(cluster, namespace, name) as watcher:
-        with Load(router, name, workers=12) as load:
+        with Load(router, name, workers=12, seconds=600) as load:
             # The step: 12 in flight on one pod (4 running, 8 waiting) / 4 per replica: 3.
             stepped = time.monotonic()
             wait_until(
@@ -328,7 +328,16 @@ def test_a_vllm_model_scales_on_its_queue_holds_under_noise_and_comes_back_down(
                 what="3 replicas asked for",
             )
             reaction = time.monotonic() - stepped
-            ups = scale_events(cluster, namespace, name)
+            # The Event goes out just after the status write that says 3.
+            ups = wait_until(
+                lambda: (
+                    (found := scale_events(cluster, namespace, name))
+                    and "to 3 " in found[-1]
+                    and found
+                ),
+                timeout=30,
+                what="the ScaledUp Event to 3",
+            )
             reached = list(watcher.seen)
             wait_until(
                 lambda: stored(cluster, namespace, name)["status"].get("readyReplicas") == 3,
@@ -428,17 +437,14 @@ def test_a_load_step_during_a_canary_rollout_scales_both_slots_by_the_weight(
     with Load(router, name, workers=16) as load:
         # 16 in flight / 4 per replica: 4 in all, split 2 + 2 at 50 %. The stable gives a
         # replica up only as a canary replica becomes ready, so it passes through 3.
-        sizes = wait_until(
-            lambda: (
-                (found := slot_replicas(cluster, namespace, name))
-                == {stable_slot: 2, canary_slot: 2}
-                and found
-            ),
-            timeout=150,
-            what="both slots at 2 replicas",
-        )
+        # (A total passing through 3 is split 2 + 2 too: wait for both at once.)
+        def split_at_four() -> dict[str, int] | None:
+            total = stored(cluster, namespace, name)["status"]["desiredReplicas"]
+            found = slot_replicas(cluster, namespace, name)
+            return found if total == 4 and found == {stable_slot: 2, canary_slot: 2} else None
+
+        sizes = wait_until(split_at_four, timeout=150, what="4 in all, both slots at 2")
         md = stored(cluster, namespace, name)
-        assert md["status"]["desiredReplicas"] == 4
         assert md["status"]["canary"]["weight"] == 50
     assert load.errors == []
     print(f"\nduring the rollout at 50 %: desired 4, slots {sizes}")

@@ -491,7 +491,11 @@ class ScaleUp(WireModel):
         "recommendation of the window is used), so that a spike shorter than it adds nothing.",
     )
     max_step: int = Field(
-        default=4, ge=1, le=1000, description="At most this many replicas added per interval."
+        default=4,
+        ge=1,
+        le=1000,
+        description="At most this many replicas added at once. Scale-up decisions come every "
+        "interval and within a second of a load change.",
     )
 
 

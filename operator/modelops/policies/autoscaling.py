@@ -11,9 +11,10 @@ Scale-up looks at a short window (the mean over `scaleUp.windowSeconds`), option
 to hold for `scaleUp.stabilizationWindowSeconds`; scale-down also at a longer window, and
 removes replicas only when every recommendation (of either window) of
 `scaleDown.stabilizationWindowSeconds` was lower, going to the highest of them. That asymmetry
-is what keeps noisy load from flapping the count. The count moves at most once per interval
-(decisions come more often: telemetry pokes the reconcile when the load changes), by at most
-the direction's step, then it is bounded by min/max.
+is what keeps noisy load from flapping the count. Decisions come every interval and
+whenever telemetry pokes the reconcile because the load changed (up to once a second): a
+scale-up moves at once, by at most its step; a scale-down by at most its step and at most once
+per interval. Then the count is bounded by min/max.
 
 A sample in which a pod could not be read is not "zero load": it may still raise the count (the
 load is at least what was read) but never lowers it. Without a recent sample the count holds.
@@ -206,7 +207,13 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
             memory=memory.model_copy(update={"recommendation": None, "load": None}),
             condition=_condition(inputs, "False", "NoLoadSample", "no recent load sample"),
             requeue_after=interval,
-            reason=_reason(current, bounded, "no recent load sample, holding the count"),
+            reason=_reason(
+                current,
+                bounded,
+                "no recent load sample, holding the count"
+                if bounded == current
+                else f"no recent load sample; bounds {spec.min_replicas}..{spec.max_replicas}",
+            ),
         )
 
     idle_since = _idle_since(inputs, latest)
@@ -231,20 +238,29 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
         down = _scale_down_recommendation(inputs, needs)
         proposal, why = (down, "load fell") if down < current else (current, "")
 
-    # Step limits on load-driven moves, one move per interval (the reconcile also runs when
-    # telemetry pokes it, every second under changing load); the bounds apply at once.
+    # Step limits on load-driven moves; scale-down moves once per interval at most (the
+    # reconcile also runs when telemetry pokes it, every second under changing load); the
+    # bounds apply at once.
     stepped = proposal
     if proposal > current:
         stepped = min(proposal, current + spec.scale_up.max_step)
     elif proposal < current:
         stepped = max(proposal, current - spec.scale_down.max_step)
     last = memory.last_scale_time
-    if not waking and last is not None and (now - last).total_seconds() < interval:
-        stepped = current
+    if stepped < current and last is not None and (now - last).total_seconds() < interval:
+        stepped = current  # replicas go one step per interval; they come at every decision
     floor = spec.min_replicas
     if floor == 0 and current > 0 and not may_sleep:
         floor = 1  # only the idle timer takes the last replica
     desired = min(max(stepped, floor), spec.max_replicas)
+    if desired > stepped:
+        why = (
+            f"minReplicas is {spec.min_replicas}"
+            if floor == spec.min_replicas
+            else "only the idle timer takes the last replica"
+        )
+    elif desired < stepped:
+        why = f"maxReplicas is {spec.max_replicas}"
 
     status, reason, message = "False", "DesiredWithinRange", "the count is within its bounds"
     if proposal > spec.max_replicas:
@@ -259,9 +275,7 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
 
     up_window = _in_window(inputs.history, now, spec.scale_up.window_seconds) or [latest]
     new_memory = AutoscalerStatus(
-        last_scale_time=now.replace(microsecond=0)
-        if desired != current
-        else memory.last_scale_time,
+        last_scale_time=_whole_second_up(now) if desired != current else memory.last_scale_time,
         idle_since=idle_since.replace(microsecond=0) if idle_since is not None else None,
         recommendation=proposal,
         load=round(sum(s.in_flight() for s in up_window) / len(up_window), 2),
@@ -279,6 +293,12 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
         requeue_after=interval,
         reason=_reason(current, desired, detail),
     )
+
+
+def _whole_second_up(moment: datetime) -> datetime:
+    """Status keeps whole seconds; rounding up keeps the interval gate from opening early."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
 
 
 def _condition(inputs: AutoscalerInput, status: str, reason: str, message: str) -> Condition:

@@ -455,7 +455,23 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
         return _render(inputs, stable, canary, None, None, recheck=ANALYSIS_RECHECK_SECONDS)
 
     if phase == "Promoting":
-        ready_needed = inputs.total if canary.capacity == "Surge" else 1
+        if (
+            canary.capacity == "Surge"
+            and rollout.capacity == "Auto"
+            and view.unschedulable
+            and GPU_SHORTAGE in view.unschedulable
+        ):
+            reuse = canary.model_copy(update={"capacity": "Reuse"})
+            return _transition(
+                inputs,
+                stable,
+                reuse,
+                "ReusingStableCapacity",
+                f"no free GPU to grow the canary to the full count ({view.unschedulable}); "
+                "it is promoted on the replicas it has and grows as the old slot gives way",
+                recheck=0.0,
+            )
+        ready_needed = _slot_sizes(inputs, canary, steps)[1] if canary.capacity == "Surge" else 1
         if view.ready_of(canary.revision) >= ready_needed:
             draining = canary.model_copy(update={"phase": "Draining", "step_started_at": now})
             return _render(inputs, stable, draining, None, None, recheck=MIN_DRAIN_SECONDS)
@@ -559,7 +575,8 @@ def _slot_sizes(
     (Surge) or gives the canary the GPUs the stable gives up (Reuse). An autoscaled count is the
     load's: it is split by the weight, so neither slot is sized for traffic it does not get;
     the stable keeps at least one replica until the canary is promoted and, with spare GPUs
-    (Surge), gives a replica up only when a canary replica is ready to take its share.
+    (Surge), gives a replica up only when a canary replica is ready to take its share (or
+    when the canary's pods cannot be placed for lack of GPUs).
     """
     total = inputs.total
     weight = canary.weight or steps[0].weight
@@ -570,7 +587,13 @@ def _slot_sizes(
         stable, canary_count = split_replicas(sized, min(weight, 99))
         if not surge:
             return stable, canary_count
-        ready = inputs.slots.get(canary.slot, SlotView()).ready_of(canary.revision)
+        view = inputs.slots.get(canary.slot, SlotView())
+        if canary.phase in ("Starting", "SmokeTesting"):
+            ready = 0  # no traffic has moved yet: the stable keeps everything
+        elif view.unschedulable and GPU_SHORTAGE in view.unschedulable:
+            ready = sized  # no GPU for the canary's pods: the stable yields its surplus
+        else:
+            ready = view.ready_of(canary.revision)
         stable = min(sized, max(stable, sized - ready))
         return stable, sized if filling else canary_count
     if surge and canary.phase in ("Promoting", "Draining"):

@@ -168,16 +168,38 @@ def poked(loads: Sequence[float], autoscaling: Autoscaling, start: int) -> list[
     return changes
 
 
-def test_decisions_every_second_move_the_count_once_per_interval() -> None:
-    # 1 replica's worth for 100 s, then 4 (target 8) from second 100: the 10 s mean asks for
-    # 2 at once, for 3 five seconds on and for 4 when the window is full, two intervals on.
+def test_decisions_every_second_scale_up_at_once_and_down_once_per_interval() -> None:
+    # 1 replica's worth for 100 s, then 4 (target 8) from second 100: each decision follows
+    # the 10 s mean up (2, 3, 4), with no interval to wait between moves.
     up = poked([8] * 100 + [32] * 30, spec(), 1)
-    assert up == [(100, 2), (105, 3), (110, 4)]
-    # And down with no stabilization: one replica (maxStep 1) per interval, not per second.
+    assert up == [(100, 2), (103, 3), (106, 4)]
+    # Down with no stabilization: one replica (maxStep 1) per interval at most, not per second.
     down = poked([32] * 100 + [0] * 80, spec(scaleDown={"stabilizationWindowSeconds": 0}), 4)
     seconds = [second for second, _ in down]
     assert [count for _, count in down] == [3, 2, 1]
     assert all(b - a >= 5 for a, b in itertools.pairwise(seconds))
+
+
+def test_scale_times_are_rounded_up_so_the_interval_is_never_short() -> None:
+    now = T0 + timedelta(seconds=20, microseconds=900_000)
+    decision = decide_replicas(
+        AutoscalerInput(
+            spec(),
+            "ollama",
+            1,
+            [LoadSample(now - timedelta(seconds=s), router_in_flight=32) for s in (9, 5, 0)],
+            None,
+            now,
+        )
+    )
+    assert decision.changed
+    assert decision.memory.last_scale_time == T0 + timedelta(seconds=21)
+
+
+def test_a_bound_that_moves_the_count_says_so() -> None:
+    decision = decide(steady(3, router_in_flight=0), 1, minReplicas=3)
+    assert decision.desired_replicas == 3
+    assert "minReplicas is 3" in decision.reason
 
 
 def test_bounds_say_so_in_scaling_limited() -> None:

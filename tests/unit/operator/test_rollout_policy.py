@@ -12,6 +12,7 @@ from modelops.api.spec import Rollout, RolloutAnalysis, RolloutStep, SmokeTest
 from modelops.api.status import CanaryStatus, FailedRollout, SlotStatus, TrackFigures
 from modelops.policies.analysis import Figures, judge
 from modelops.policies.rollout import (
+    GPU_SHORTAGE,
     Commands,
     RolloutInputs,
     SlotView,
@@ -407,6 +408,7 @@ def test_split_replicas(total: int, weight: int, expected: tuple[int, int]) -> N
 SPLIT_SIZES = [
     # (autoscaled total, phase, step, canary replicas ready, capacity, (stable, canary))
     (4, "Starting", 0, 0, "Surge", (4, 1)),  # no traffic moved yet: the stable keeps all
+    (4, "SmokeTesting", 0, 1, "Surge", (4, 1)),  # ... even with a canary replica ready
     (4, "Progressing", 0, 1, "Surge", (3, 1)),  # 10 %: at least one canary replica
     (8, "Progressing", 1, 0, "Surge", (8, 4)),  # 50 %, canary pods starting: stable keeps all
     (8, "Progressing", 1, 2, "Surge", (6, 4)),  # ... gives up one per ready canary replica
@@ -445,6 +447,38 @@ def test_a_load_step_during_a_rollout_grows_both_slots_by_the_weight() -> None:
         )
     )
     assert (done.replicas["blue"], done.replicas["green"]) == (4, 4)
+
+
+def test_an_autoscaled_stable_yields_its_surplus_when_the_canary_cannot_get_gpus() -> None:
+    slots = {
+        "blue": view(OLD, 6),
+        "green": view(NEW, 2, pods=4, unschedulable=f"0/2 nodes: {GPU_SHORTAGE}."),
+    }
+    decision = decide(inputs(total=8, canary=canary("Progressing", 1), slots=slots, split=True))
+    assert (decision.replicas["blue"], decision.replicas["green"]) == (4, 4)
+
+
+def test_promoting_short_of_gpus_reuses_the_stables_instead_of_waiting_forever() -> None:
+    slots = {
+        "blue": view(OLD, 4),
+        "green": view(NEW, 2, pods=4, unschedulable=f"0/2 nodes: {GPU_SHORTAGE}."),
+    }
+    stuck = inputs(total=4, canary=canary("Promoting", 2), slots=slots)
+    decision = decide(stuck)
+    assert decision.canary is not None
+    assert decision.canary.capacity == "Reuse"
+    assert [e.reason for e in decision.events] == ["ReusingStableCapacity"]
+    draining = decide(replace(stuck, canary=decision.canary))
+    assert draining.canary is not None
+    assert draining.canary.phase == "Draining"
+
+
+def test_promoting_at_a_total_of_zero_still_waits_for_a_canary_replica() -> None:
+    slots = {"blue": view(OLD, 1), "green": view(NEW, 0)}
+    decision = decide(inputs(total=0, canary=canary("Promoting", 2), slots=slots, split=True))
+    assert decision.canary is not None
+    assert decision.canary.phase == "Promoting"
+    assert decision.replicas["green"] == 1
 
 
 def test_a_rollback_gives_an_autoscaled_stable_the_whole_count() -> None:
