@@ -65,7 +65,8 @@ Trace = list[tuple[float, int]]  # (time, replicas decided)
 
 def ours(loads: Callable[[float], float]) -> Trace:
     spec = Autoscaling(enabled=True, max_replicas=10, target_in_flight=TARGET)
-    current, memory, history = 1, None, ()
+    current, memory = 1, None
+    history: tuple[LoadSample, ...] = ()
     trace: Trace = []
     for tick in range(END // spec.interval_seconds):
         t = float(tick * spec.interval_seconds)
