@@ -126,6 +126,21 @@ class Watcher:
         self._thread.join(timeout=30)
 
 
+def ready_and_routed(
+    cluster: ClusterHandle, router: RouterProcess, namespace: str, name: str
+) -> int:
+    """Wait for the model Ready and served by the router; its metadata.generation."""
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
+    )
+    wait_until(
+        lambda: router.status()["models"].get(name, {}).get("available"),
+        timeout=120,
+        what="router serving the model",
+    )
+    return int(stored(cluster, namespace, name)["metadata"]["generation"])
+
+
 def desired(cluster: ClusterHandle, namespace: str, name: str) -> int:
     return int(stored(cluster, namespace, name)["status"]["desiredReplicas"])
 
@@ -152,15 +167,7 @@ def test_an_ollama_model_scales_on_the_routers_in_flight_count(
             },
         },
     )
-    cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
-    )
-    wait_until(
-        lambda: router.status()["models"].get(name, {}).get("available"),
-        timeout=60,
-        what="router serving the model",
-    )
-    generation = stored(cluster, namespace, name)["metadata"]["generation"]
+    generation = ready_and_routed(cluster, router, namespace, name)
     assert desired(cluster, namespace, name) == 1
 
     with Watcher(cluster, namespace, name) as watcher:
@@ -229,15 +236,7 @@ def test_a_vllm_model_short_of_gpus_reports_scaling_limited_and_stops_growing(
             },
         },
     )
-    cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
-    )
-    wait_until(
-        lambda: router.status()["models"].get(name, {}).get("available"),
-        timeout=120,
-        what="router serving the model",
-    )
-    generation = stored(cluster, namespace, name)["metadata"]["generation"]
+    generation = ready_and_routed(cluster, router, namespace, name)
 
     with Load(router, name, workers=12) as load:
         # 12 in flight / 2 per replica: 6 replicas of 4 GPUs, but one 8-GPU node holds 2.
@@ -306,15 +305,7 @@ def test_a_vllm_model_scales_on_its_queue_holds_under_noise_and_comes_back_down(
             },
         },
     )
-    cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", f"md/{name}", "--timeout=120s"
-    )
-    wait_until(
-        lambda: router.status()["models"].get(name, {}).get("available"),
-        timeout=60,
-        what="router serving the model",
-    )
-    generation = stored(cluster, namespace, name)["metadata"]["generation"]
+    generation = ready_and_routed(cluster, router, namespace, name)
     assert desired(cluster, namespace, name) == 1
     noise = random.Random(10)
 

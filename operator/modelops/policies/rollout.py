@@ -333,22 +333,13 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
                 nxt = canary.model_copy(update={"phase": "SmokeTesting", "step_started_at": now})
                 return _render(inputs, stable, nxt, None, None, recheck=0.0)
             return _start_step(inputs, stable, canary, 0, "canary is ready (no smoke test)")
-        if (
-            view.unschedulable
-            and GPU_SHORTAGE in view.unschedulable
-            and rollout.capacity == "Auto"
-            and canary.capacity == "Surge"
-            and inputs.total > 1
-        ):
-            reuse = canary.model_copy(update={"capacity": "Reuse"})
-            return _transition(
+        if _may_reuse(inputs, canary, view) and inputs.total > 1:
+            return _reuse(
                 inputs,
                 stable,
-                reuse,
-                "ReusingStableCapacity",
+                canary,
                 f"no free GPU for the canary ({view.unschedulable}); a stable replica "
                 "makes room for each canary replica",
-                recheck=0.0,
             )
         started = canary.started_at or canary.step_started_at or now
         if (now - started).total_seconds() > deadline:
@@ -455,21 +446,13 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
         return _render(inputs, stable, canary, None, None, recheck=ANALYSIS_RECHECK_SECONDS)
 
     if phase == "Promoting":
-        if (
-            canary.capacity == "Surge"
-            and rollout.capacity == "Auto"
-            and view.unschedulable
-            and GPU_SHORTAGE in view.unschedulable
-        ):
-            reuse = canary.model_copy(update={"capacity": "Reuse"})
-            return _transition(
+        if _may_reuse(inputs, canary, view):
+            return _reuse(
                 inputs,
                 stable,
-                reuse,
-                "ReusingStableCapacity",
+                canary,
                 f"no free GPU to grow the canary to the full count ({view.unschedulable}); "
                 "it is promoted on the replicas it has and grows as the old slot gives way",
-                recheck=0.0,
             )
         ready_needed = _slot_sizes(inputs, canary, steps)[1] if canary.capacity == "Surge" else 1
         if view.ready_of(canary.revision) >= ready_needed:
@@ -506,6 +489,24 @@ def _transition(
     """The rollout moves on (a Normal Event says how) and the canary runs on."""
     event = _event("Normal", reason, message, canary)
     return _render(inputs, stable, canary, None, event, recheck=recheck)
+
+
+def _may_reuse(inputs: RolloutInputs, canary: CanaryStatus, view: SlotView) -> bool:
+    """A surging canary whose pods cannot be placed for lack of GPUs, under capacity Auto."""
+    return bool(
+        canary.capacity == "Surge"
+        and inputs.rollout.capacity == "Auto"
+        and view.unschedulable
+        and GPU_SHORTAGE in view.unschedulable
+    )
+
+
+def _reuse(
+    inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus, message: str
+) -> RolloutDecision:
+    """Switch to capacity Reuse: stable replicas make room for the canary's."""
+    reuse = canary.model_copy(update={"capacity": "Reuse"})
+    return _transition(inputs, stable, reuse, "ReusingStableCapacity", message, recheck=0.0)
 
 
 def _start_step(
