@@ -359,7 +359,7 @@ def test_a_vllm_model_scales_on_its_queue_holds_under_noise_and_comes_back_down(
         f"intervals) by {len(ups)} change(s): {ups}; {len(during_noise)} change(s) during 2 "
         f"minutes of noise; back to 1 {settle:.0f}s after the load stopped"
     )
-    # The step is reached in at most two moves (one per interval), and nothing moves during
+    # The step is reached in at most two moves, and nothing moves during
     # the noisy two minutes.
     assert 1 <= len(ups) <= 2, ups
     assert ups[-1].startswith(("scale up from 1 to 3", "scale up from 2 to 3")), ups

@@ -230,13 +230,17 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
     if waking:
         # Held requests wait for a replica: no window, no stabilization.
         up = max(1, math.ceil(need(latest, spec, inputs.engine) - EPSILON))
+    notes: list[str] = []  # why, for the reason line
     if up > current:
-        proposal, why = up, "load rose"
+        proposal = up
+        notes.append("load rose")
     elif may_sleep and current > 0:
-        proposal, why = 0, f"idle for {idle_for:.0f}s"
+        proposal = 0
+        notes.append(f"idle for {idle_for:.0f}s")
     else:
-        down = _scale_down_recommendation(inputs, needs)
-        proposal, why = (down, "load fell") if down < current else (current, "")
+        proposal = _scale_down_recommendation(inputs, needs)
+        if proposal < current:
+            notes.append("load fell")
 
     # Step limits on load-driven moves; scale-down moves once per interval at most (the
     # reconcile also runs when telemetry pokes it, every second under changing load); the
@@ -249,42 +253,45 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
     last = memory.last_scale_time
     if stepped < current and last is not None and (now - last).total_seconds() < interval:
         stepped = current  # replicas go one step per interval; they come at every decision
+        notes.append(f"the next step down waits for the {interval:g}s interval")
     floor = spec.min_replicas
     if floor == 0 and current > 0 and not may_sleep:
         floor = 1  # only the idle timer takes the last replica
     desired = min(max(stepped, floor), spec.max_replicas)
     if desired > stepped:
-        why = (
+        notes.append(
             f"minReplicas is {spec.min_replicas}"
             if floor == spec.min_replicas
             else "only the idle timer takes the last replica"
         )
     elif desired < stepped:
-        why = f"maxReplicas is {spec.max_replicas}"
+        notes.append(f"maxReplicas is {spec.max_replicas}")
 
     status, reason, message = "False", "DesiredWithinRange", "the count is within its bounds"
     if proposal > spec.max_replicas:
         status, reason = "True", "TooManyReplicas"
-        message = f"the load asks for {proposal} replicas; maxReplicas is {spec.max_replicas}"
+        message = f"the load asks for {_replicas(proposal)}; maxReplicas is {spec.max_replicas}"
     elif proposal < spec.min_replicas:
         status, reason = "True", "TooFewReplicas"
-        message = f"the load asks for {proposal} replicas; minReplicas is {spec.min_replicas}"
+        message = f"the load asks for {_replicas(proposal)}; minReplicas is {spec.min_replicas}"
     if inputs.capacity_shortage is not None:
         status, reason, message = "True", "InsufficientCapacity", inputs.capacity_shortage
+        if desired > current:
+            notes.append("no more while pods wait for capacity")
         desired = min(desired, current)  # never ask for more while pods wait for GPUs
 
     up_window = _in_window(inputs.history, now, spec.scale_up.window_seconds) or [latest]
     new_memory = AutoscalerStatus(
         last_scale_time=_whole_second_up(now) if desired != current else memory.last_scale_time,
-        idle_since=idle_since.replace(microsecond=0) if idle_since is not None else None,
+        idle_since=_whole_second_up(idle_since) if idle_since is not None else None,
         recommendation=proposal,
         load=round(sum(s.in_flight() for s in up_window) / len(up_window), 2),
         holding=math.ceil(latest.holding),
         unreadable_pods=latest.unreadable_pods,
     )
     detail = f"load {new_memory.load:g}, target {spec.target_in_flight} per replica"
-    if why:
-        detail = f"{why}: {detail}"
+    if notes:
+        detail = f"{'; '.join(notes)}: {detail}"
     return ScalingDecision(
         previous_replicas=current,
         desired_replicas=desired,
@@ -295,8 +302,13 @@ def decide_replicas(inputs: AutoscalerInput) -> ScalingDecision:
     )
 
 
+def _replicas(count: int) -> str:
+    return f"{count} replica" if count == 1 else f"{count} replicas"
+
+
 def _whole_second_up(moment: datetime) -> datetime:
-    """Status keeps whole seconds; rounding up keeps the interval gate from opening early."""
+    """Status keeps whole seconds; rounding up keeps the interval gate from opening early and
+    the idle clock from taking the last replica early."""
     whole = moment.replace(microsecond=0)
     return whole if whole == moment else whole + timedelta(seconds=1)
 

@@ -374,6 +374,14 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
         return _render(inputs, stable, canary, None, None, recheck=ANALYSIS_RECHECK_SECONDS)
 
     if phase in ("Progressing", "Paused"):
+        if _may_reuse(inputs, canary, view) and inputs.total > 1:
+            return _reuse(
+                inputs,
+                stable,
+                canary,
+                f"no free GPU for the canary's share ({view.unschedulable}); stable "
+                "replicas make room for canary replicas",
+            )
         analysis = analysis_of(rollout)
         figures = inputs.figures
         if analysis.min_requests == 0 and (figures is None or figures.problem):
@@ -446,6 +454,9 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
         return _render(inputs, stable, canary, None, None, recheck=ANALYSIS_RECHECK_SECONDS)
 
     if phase == "Promoting":
+        if view.ready_of(canary.revision) >= _promotion_needs(inputs, canary):
+            draining = canary.model_copy(update={"phase": "Draining", "step_started_at": now})
+            return _render(inputs, stable, draining, None, None, recheck=MIN_DRAIN_SECONDS)
         if _may_reuse(inputs, canary, view):
             return _reuse(
                 inputs,
@@ -454,10 +465,6 @@ def _advance(inputs: RolloutInputs, stable: SlotStatus, canary: CanaryStatus) ->
                 f"no free GPU to grow the canary to the full count ({view.unschedulable}); "
                 "it is promoted on the replicas it has and grows as the old slot gives way",
             )
-        ready_needed = _slot_sizes(inputs, canary, steps)[1] if canary.capacity == "Surge" else 1
-        if view.ready_of(canary.revision) >= ready_needed:
-            draining = canary.model_copy(update={"phase": "Draining", "step_started_at": now})
-            return _render(inputs, stable, draining, None, None, recheck=MIN_DRAIN_SECONDS)
         return _render(inputs, stable, canary, None, None, recheck=WAIT_RECHECK_SECONDS)
 
     # Draining: all traffic is on the new slot; the old one finishes what it holds.
@@ -489,6 +496,13 @@ def _transition(
     """The rollout moves on (a Normal Event says how) and the canary runs on."""
     event = _event("Normal", reason, message, canary)
     return _render(inputs, stable, canary, None, event, recheck=recheck)
+
+
+def _promotion_needs(inputs: RolloutInputs, canary: CanaryStatus) -> int:
+    """Ready canary replicas before all traffic moves: the whole count with spare GPUs."""
+    if canary.capacity != "Surge":
+        return 1
+    return _slot_sizes(inputs, canary, steps_of(inputs.rollout))[1]
 
 
 def _may_reuse(inputs: RolloutInputs, canary: CanaryStatus, view: SlotView) -> bool:
@@ -576,28 +590,27 @@ def _slot_sizes(
     (Surge) or gives the canary the GPUs the stable gives up (Reuse). An autoscaled count is the
     load's: it is split by the weight, so neither slot is sized for traffic it does not get;
     the stable keeps at least one replica until the canary is promoted and, with spare GPUs
-    (Surge), gives a replica up only when a canary replica is ready to take its share (or
-    when the canary's pods cannot be placed for lack of GPUs).
+    (Surge), gives a replica up only when a canary replica is ready to take its share.
     """
     total = inputs.total
-    weight = canary.weight or steps[0].weight
     surge = canary.capacity == "Surge"
-    filling = canary.phase in ("Promoting", "Draining") or weight >= 100
+    promoting = canary.phase in ("Promoting", "Draining")
+    weight = canary.weight or steps[0].weight
+    if promoting and not surge:
+        weight = 100  # Reuse promotes on what it has: the GPUs move to the canary now
+    filling = promoting or weight >= 100
     if inputs.split:
         sized = max(1, total)
         stable, canary_count = split_replicas(sized, min(weight, 99))
         if not surge:
             return stable, canary_count
-        view = inputs.slots.get(canary.slot, SlotView())
         if canary.phase in ("Starting", "SmokeTesting"):
             ready = 0  # no traffic has moved yet: the stable keeps everything
-        elif view.unschedulable and GPU_SHORTAGE in view.unschedulable:
-            ready = sized  # no GPU for the canary's pods: the stable yields its surplus
         else:
-            ready = view.ready_of(canary.revision)
+            ready = inputs.slots.get(canary.slot, SlotView()).ready_of(canary.revision)
         stable = min(sized, max(stable, sized - ready))
         return stable, sized if filling else canary_count
-    if surge and canary.phase in ("Promoting", "Draining"):
+    if surge and promoting:
         return max(1, total), max(1, total)
     wanted = share(total, weight)
     if canary.capacity == "Reuse":  # the canary holds GPUs the stable gave up
@@ -716,7 +729,7 @@ def _analysis(inputs: RolloutInputs, canary: CanaryStatus) -> CanaryAnalysis | N
 
 def _progress_reason(inputs: RolloutInputs, canary: CanaryStatus) -> str:
     view = inputs.slots.get(canary.slot, SlotView())
-    if canary.phase == "Starting" and view.unschedulable:
+    if canary.phase in ("Starting", "Promoting") and view.unschedulable:
         return "InsufficientGPU" if GPU_SHORTAGE in view.unschedulable else "WaitingForCapacity"
     return {
         "Starting": "CanaryStarting",
@@ -744,5 +757,7 @@ def _progress_message(inputs: RolloutInputs, canary: CanaryStatus) -> str:
             text += f"; {canary.analysis.message}"
         return text + (" (paused)" if canary.phase == "Paused" else "")
     if canary.phase == "Promoting":
-        return f"{head}: promoting, {view.ready_of(canary.revision)}/{inputs.total} ready"
+        wanted = _promotion_needs(inputs, canary)
+        text = f"{head}: promoting, {view.ready_of(canary.revision)}/{wanted} ready"
+        return f"{text}; {view.unschedulable}" if view.unschedulable else text
     return f"{head}: all traffic moved; draining slot {other_slot(canary.slot)}"

@@ -196,10 +196,16 @@ def test_scale_times_are_rounded_up_so_the_interval_is_never_short() -> None:
     assert decision.memory.last_scale_time == T0 + timedelta(seconds=21)
 
 
-def test_a_bound_that_moves_the_count_says_so() -> None:
+def test_the_reason_says_every_rule_that_shaped_the_count() -> None:
     decision = decide(steady(3, router_in_flight=0), 1, minReplicas=3)
     assert decision.desired_replicas == 3
     assert "minReplicas is 3" in decision.reason
+    capped = decide(steady(3, router_in_flight=80), 2, maxReplicas=4)
+    assert capped.reason.startswith("scale up from 2 to 4 (load rose; maxReplicas is 4:")
+    short = decide(steady(3, router_in_flight=80), 2, shortage=SHORTAGE)
+    assert short.reason.startswith("hold 2 (load rose; no more while pods wait for capacity:")
+    one = decide(steady(100, router_in_flight=1), 2, minReplicas=2)
+    assert one.condition.message == "the load asks for 1 replica; minReplicas is 2"
 
 
 def test_bounds_say_so_in_scaling_limited() -> None:

@@ -449,13 +449,39 @@ def test_a_load_step_during_a_rollout_grows_both_slots_by_the_weight() -> None:
     assert (done.replicas["blue"], done.replicas["green"]) == (4, 4)
 
 
-def test_an_autoscaled_stable_yields_its_surplus_when_the_canary_cannot_get_gpus() -> None:
-    slots = {
-        "blue": view(OLD, 6),
-        "green": view(NEW, 2, pods=4, unschedulable=f"0/2 nodes: {GPU_SHORTAGE}."),
-    }
+def test_a_canary_short_of_gpus_mid_rollout_reuses_the_stables_and_stays_so() -> None:
+    short = view(NEW, 2, pods=4, unschedulable=f"0/2 nodes: {GPU_SHORTAGE}.")
+    slots = {"blue": view(OLD, 6), "green": short}
     decision = decide(inputs(total=8, canary=canary("Progressing", 1), slots=slots, split=True))
+    assert decision.canary is not None
+    assert decision.canary.capacity == "Reuse"
+    assert [e.reason for e in decision.events] == ["ReusingStableCapacity"]
     assert (decision.replicas["blue"], decision.replicas["green"]) == (4, 4)
+    # Placed but still loading: the stable does not ask for its replicas back.
+    placed = {"blue": view(OLD, 4), "green": view(NEW, 2, pods=4)}
+    later = decide(inputs(total=8, canary=decision.canary, slots=placed, split=True))
+    assert (later.replicas["blue"], later.replicas["green"]) == (4, 4)
+
+
+def test_reuse_promotes_on_what_the_canary_has_and_moves_the_gpus_to_it() -> None:
+    state = canary("Promoting", 0, capacity="Reuse")  # promoted by a user at 10 %
+    slots = {"blue": view(OLD, 3), "green": view(NEW, 1)}
+    for split in (False, True):
+        decision = decide(inputs(total=4, canary=state, slots=slots, split=split))
+        assert decision.canary is not None
+        assert decision.canary.phase == "Draining"
+        assert (decision.replicas["blue"], decision.replicas["green"]) == (1, 3)
+
+
+def test_promoting_with_what_it_needs_does_not_switch_to_reuse() -> None:
+    slots = {
+        "blue": view(OLD, 2),
+        "green": view(NEW, 2, pods=3, unschedulable=f"0/2 nodes: {GPU_SHORTAGE}."),
+    }
+    decision = decide(inputs(total=2, canary=canary("Promoting", 2), slots=slots))
+    assert decision.canary is not None
+    assert decision.canary.phase == "Draining"
+    assert decision.canary.capacity == "Surge"
 
 
 def test_promoting_short_of_gpus_reuses_the_stables_instead_of_waiting_forever() -> None:
