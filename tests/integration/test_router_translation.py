@@ -60,19 +60,6 @@ def router() -> Iterator[RunningRouter]:
             yield running
 
 
-@pytest.fixture
-def openai_client(router: RunningRouter) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=router.url + "/v1", api_key="unused", max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def ollama_client(router: RunningRouter) -> Iterator[ollama.Client]:
-    client = ollama.Client(host=router.url)
-    yield client
-    client._client.close()
-
-
 MESSAGES: Any = [{"role": "user", "content": "Say something."}]
 
 
